@@ -11,11 +11,13 @@
 
 namespace genailab {
 
-// Only x, obs_names and var_names are filled. NOT_FOUND for a missing file; INVALID_ARGUMENT naming the
-// line for ragged rows or unparsable numbers.
+// Fills x, obs_names and var_names; leading non-numeric columns (as WriteCsv writes obs columns) become
+// string obs columns. NOT_FOUND for a missing file; INVALID_ARGUMENT naming the line for ragged rows or
+// unparsable numbers.
 absl::StatusOr<AnnData> ReadCsv(const std::string& path, char delimiter = '\0');
 
-// Writes one row per cell: its name, then each obs column, then the genes (header row alike).
+// Writes one row per cell: its name, then each string obs column, then the genes (header row alike).
+// Numeric obs columns are not written (they would read back as genes).
 absl::Status WriteCsv(const std::string& path, const AnnData& data, char delimiter = '\0');
 
 // Reads .h5ad with ReadH5ad (layer from options) or .csv/.tsv/.txt with ReadCsv, by extension.

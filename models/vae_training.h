@@ -55,9 +55,9 @@ class TrainedVae {
   virtual ~TrainedVae() = default;
   // Also a GenerativeModel (for evaluation right after training).
   virtual const GenerativeModel& model() const = 0;
-  // Writes weights + manifest.json (with weights_sha256 filled) into `directory`, which must exist.
-  // INTERNAL on I/O failure.
-  virtual absl::Status Save(const std::string& directory) const = 0;
+  // Writes weights + manifest.json (with `version` and weights_sha256 filled) into `directory`, which
+  // must exist. INTERNAL on I/O failure.
+  virtual absl::Status Save(const std::string& directory, int64_t version) const = 0;
 };
 
 // `manifest` describes the architecture (model_type, likelihood, latent_dim, hidden_dims, covariates,

@@ -1,0 +1,114 @@
+#include "trainer/training_job.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+
+#include "data/h5ad_io.h"
+#include "data/synthetic.h"
+#include "models/checkpoint.h"
+
+namespace genailab {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+class TrainingJobTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    tmp_ = std::getenv("TEST_TMPDIR");
+    SyntheticOptions options;
+    options.n_genes = 40;
+    options.n_cell_types = 2;
+    options.n_batches = 1;
+    options.cells_per_group = 30;
+    options.n_shared_response_genes = 5;
+    options.n_specific_response_genes = 3;
+    options.seed = 7;
+    data_path_ = tmp_ + "/synthetic.h5ad";
+    ASSERT_TRUE(WriteH5ad(data_path_, GenerateSyntheticDataset(options).value()).ok());
+  }
+
+  TrainingJobSpec SmallSpec(const std::string& repository) const {
+    TrainingJobSpec spec;
+    spec.data_path = data_path_;
+    spec.covariate_keys = {"cell_type", "condition"};
+    spec.condition_key = "condition";
+    spec.holdout = {"cell_type=type_1,condition=stimulated"};
+    spec.latent_dim = 4;
+    spec.hidden_dims = {16};
+    spec.training.epochs = 2;
+    spec.training.batch_size = 32;
+    spec.repository = tmp_ + "/" + repository;
+    spec.model_name = "small";
+    return spec;
+  }
+
+  std::string tmp_;
+  std::string data_path_;
+};
+
+TEST_F(TrainingJobTest, TrainsHoldsOutAndPublishesLoadableVersions) {
+  const TrainingJobSpec spec = SmallSpec("repo");
+  int epochs_seen = 0;
+  const TrainingJobResult first =
+      RunTrainingJob(spec, [&](const EpochReport&) { ++epochs_seen; }).value();
+  EXPECT_EQ(epochs_seen, 2);
+  EXPECT_EQ(first.published.version, 1);
+  EXPECT_EQ(first.n_held_out_cells, 30);
+  EXPECT_EQ(first.n_train_cells + first.n_validation_cells, 90);
+  EXPECT_GT(first.n_validation_cells, 0);
+
+  auto model = LoadCheckpoint(first.published.directory, "cpu").value();
+  const ModelManifest& manifest = model->manifest();
+  EXPECT_EQ(manifest.version, 1);
+  EXPECT_EQ(manifest.name, "small");
+  EXPECT_EQ(manifest.gene_names.size(), 40u);
+  ASSERT_EQ(manifest.covariates.size(), 2u);
+  // The held-out combination stays requestable: both values are in the vocabularies.
+  EXPECT_THAT(manifest.covariates[0].values, ElementsAre("type_0", "type_1"));
+  EXPECT_THAT(manifest.covariates[1].values, ElementsAre("control", "stimulated"));
+  EXPECT_EQ(manifest.preprocessing.input_space, "counts");
+  EXPECT_TRUE(manifest.preprocessing.log1p);
+  EXPECT_EQ(manifest.data_fingerprint.size(), 64u);
+  EXPECT_EQ(manifest.hyperparameters.at("holdout"), "cell_type=type_1,condition=stimulated");
+  EXPECT_TRUE(manifest.training_metrics.count("validation_loss"));
+
+  const TrainingJobResult second = RunTrainingJob(spec, nullptr).value();
+  EXPECT_EQ(second.published.version, 2);
+  EXPECT_EQ(LoadCheckpoint(second.published.directory, "cpu").value()->manifest().data_fingerprint,
+            manifest.data_fingerprint);
+}
+
+TEST_F(TrainingJobTest, InvalidSpecsNameTheField) {
+  TrainingJobSpec spec = SmallSpec("invalid");
+  spec.model_type = "gan";
+  EXPECT_THAT(std::string(ValidateTrainingJobSpec(spec).message()), HasSubstr("model_type 'gan'"));
+  spec = SmallSpec("invalid");
+  spec.model_name = "../outside";
+  EXPECT_THAT(std::string(ValidateTrainingJobSpec(spec).message()), HasSubstr("model_name"));
+  spec = SmallSpec("invalid");
+  spec.holdout = {"cell_type"};
+  EXPECT_EQ(ValidateTrainingJobSpec(spec).code(), absl::StatusCode::kInvalidArgument);
+  spec = SmallSpec("invalid");
+  spec.training.epochs = 0;
+  EXPECT_THAT(std::string(ValidateTrainingJobSpec(spec).message()), HasSubstr("epochs"));
+  EXPECT_FALSE(std::filesystem::exists(tmp_ + "/invalid"));
+}
+
+TEST_F(TrainingJobTest, MissingColumnAndFileAreNotFound) {
+  TrainingJobSpec spec = SmallSpec("missing");
+  spec.covariate_keys = {"donor"};
+  const auto no_column = RunTrainingJob(spec, nullptr);
+  EXPECT_EQ(no_column.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(std::string(no_column.status().message()), HasSubstr("donor"));
+  spec = SmallSpec("missing");
+  spec.data_path = tmp_ + "/absent.h5ad";
+  EXPECT_EQ(RunTrainingJob(spec, nullptr).status().code(), absl::StatusCode::kNotFound);
+}
+
+}  // namespace
+}  // namespace genailab
