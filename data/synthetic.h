@@ -36,8 +36,9 @@ struct SyntheticOptions {
 // Returns raw counts in x; obs columns "cell_type", "condition", "batch" (types named "type_0", ...,
 // batches "batch_0", ...); obs_numeric "n_counts"; var names "gene_0000", ...; varm "true_log_fold_change"
 // (genes x cell types: the log fold change of the stimulated over the control mean) with its column labels
-// in uns_strings "true_log_fold_change_cell_types". INVALID_ARGUMENT naming the option that is out of
-// range.
+// in uns_strings "true_log_fold_change_cell_types". The means are of library-normalized expression, so
+// non-responding genes share one small common shift (renormalization), not exactly 0. INVALID_ARGUMENT
+// naming the option that is out of range; `conditions` must hold exactly two names.
 absl::StatusOr<AnnData> GenerateSyntheticDataset(const SyntheticOptions& options);
 
 }  // namespace genailab

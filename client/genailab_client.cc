@@ -1,0 +1,328 @@
+#include "client/genailab_client.h"
+
+#include <chrono>
+#include <limits>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "common/status_macros.h"
+#include "data/matrix_codec.h"
+#include "genailab/v1/generative_service.grpc.pb.h"
+#include "grpcpp/grpcpp.h"
+
+namespace genailab {
+
+struct GenailabClient::Stub {
+  std::shared_ptr<grpc::Channel> channel;
+  std::unique_ptr<v1::GenerativeService::Stub> stub;
+};
+
+namespace {
+
+// The one place a grpc::Status becomes an absl::Status; the numeric codes of the two enums agree.
+absl::Status StatusFromGrpc(const grpc::Status& status) {
+  if (status.ok()) return absl::OkStatus();
+  return absl::Status(static_cast<absl::StatusCode>(status.error_code()), status.error_message());
+}
+
+// Runs one unary RPC with the client's deadline.
+template <typename Request, typename Response, typename Method>
+absl::StatusOr<Response> Call(v1::GenerativeService::Stub* stub, Method method, const Request& request,
+                              absl::Duration timeout) {
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + absl::ToChronoNanoseconds(timeout));
+  Response response;
+  grpc::Status status = (stub->*method)(&context, request, &response);
+  GENAILAB_RETURN_IF_ERROR(StatusFromGrpc(status));
+  return response;
+}
+
+void ModelRefToProto(const ModelRef& model, v1::ModelSpec* spec) {
+  spec->set_name(model.name);
+  spec->set_version(model.version);
+}
+
+void GeneMatchingToProto(const GeneMatchingOptions& options, v1::GeneMatching* proto) {
+  proto->set_zero_fill_missing(options.zero_fill_missing);
+  proto->set_ignore_unknown(options.ignore_unknown);
+}
+
+// Formats a numeric obs value the way pandas would print an integer-valued float: "3", not "3.000000".
+std::string NumericToString(double value) {
+  if (value == static_cast<double>(static_cast<int64_t>(value))) {
+    return absl::StrCat(static_cast<int64_t>(value));
+  }
+  return absl::StrCat(value);
+}
+
+// The obs columns named in `keys` as name -> values. NOT_FOUND (from AnnData::ObsColumn, naming the key
+// and the existing columns) for a key in neither obs nor obs_numeric.
+absl::StatusOr<std::map<std::string, std::vector<std::string>>> CovariateColumns(
+    const AnnData& cells, const std::vector<std::string>& keys) {
+  std::map<std::string, std::vector<std::string>> columns;
+  for (const std::string& key : keys) {
+    auto numeric = cells.obs_numeric.find(key);
+    if (cells.obs.count(key) == 0 && numeric != cells.obs_numeric.end()) {
+      std::vector<std::string>& values = columns[key];
+      values.reserve(numeric->second.size());
+      for (double v : numeric->second) values.push_back(NumericToString(v));
+      continue;
+    }
+    GENAILAB_ASSIGN_OR_RETURN(const std::vector<std::string>* column, cells.ObsColumn(key));
+    columns[key] = *column;
+  }
+  return columns;
+}
+
+// A matrix from a response: decoded, with `expected_rows` rows (-1 = any) and, when gene_names is set,
+// one gene name per column. INTERNAL naming `field` when the server broke those rules.
+absl::StatusOr<DenseMatrix> MatrixFromResponse(const v1::Matrix& proto, const std::string& field,
+                                                   int64_t expected_rows,
+                                                   std::vector<std::string>* gene_names) {
+  absl::StatusOr<DenseMatrix> matrix = MatrixFromProto(proto, field);
+  if (!matrix.ok()) {
+    return absl::InternalError(absl::StrCat("server response: ", matrix.status().message()));
+  }
+  if (expected_rows >= 0 && matrix->rows != expected_rows) {
+    return absl::InternalError(absl::StrCat("server response field '", field, "' has ", matrix->rows,
+                                            " rows, expected ", expected_rows));
+  }
+  if (gene_names != nullptr) {
+    *gene_names = ColumnNames(proto);
+    if (static_cast<int64_t>(gene_names->size()) != matrix->cols) {
+      return absl::InternalError(absl::StrCat("server response field '", field, "' names ",
+                                              gene_names->size(), " genes for ", matrix->cols,
+                                              " columns"));
+    }
+  }
+  return matrix;
+}
+
+absl::Status ValidateCells(const AnnData& cells) {
+  GENAILAB_RETURN_IF_ERROR(cells.Validate());
+  if (static_cast<int64_t>(cells.var_names.size()) != cells.x.cols) {
+    return absl::InvalidArgumentError(absl::StrCat("cells: var_names has ", cells.var_names.size(),
+                                                   " entries for ", cells.x.cols, " genes"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+v1::PerturbationMethod PerturbationMethodToProto(PerturbationMethod method) {
+  switch (method) {
+    case PerturbationMethod::kLatentArithmetic:
+      return v1::PERTURBATION_METHOD_LATENT_ARITHMETIC;
+    case PerturbationMethod::kCounterfactual:
+      return v1::PERTURBATION_METHOD_COUNTERFACTUAL;
+    case PerturbationMethod::kDefault:
+      break;
+  }
+  return v1::PERTURBATION_METHOD_DEFAULT;
+}
+
+absl::StatusOr<PerturbationMethod> ParsePerturbationMethod(const std::string& name) {
+  if (name.empty() || name == "default") return PerturbationMethod::kDefault;
+  if (name == "latent_arithmetic") return PerturbationMethod::kLatentArithmetic;
+  if (name == "counterfactual") return PerturbationMethod::kCounterfactual;
+  return absl::InvalidArgumentError(absl::StrCat(
+      "method: unknown perturbation method '", name,
+      "' (expected default, latent_arithmetic or counterfactual)"));
+}
+
+absl::StatusOr<std::unique_ptr<GenailabClient>> GenailabClient::Create(const Options& options) {
+  if (options.target.empty()) return absl::InvalidArgumentError("target: empty server address");
+  if (options.max_message_bytes <= 0 || options.max_message_bytes > std::numeric_limits<int>::max()) {
+    return absl::InvalidArgumentError(absl::StrCat("max_message_bytes: must be in (0, 2^31), got ",
+                                                   options.max_message_bytes));
+  }
+  grpc::ChannelArguments arguments;
+  arguments.SetMaxReceiveMessageSize(static_cast<int>(options.max_message_bytes));
+  arguments.SetMaxSendMessageSize(static_cast<int>(options.max_message_bytes));
+  std::shared_ptr<grpc::Channel> channel =
+      grpc::CreateCustomChannel(options.target, grpc::InsecureChannelCredentials(), arguments);
+  return Create(std::move(channel), options);
+}
+
+absl::StatusOr<std::unique_ptr<GenailabClient>> GenailabClient::Create(
+    std::shared_ptr<grpc::Channel> channel, const Options& options) {
+  if (channel == nullptr) return absl::InvalidArgumentError("channel: null");
+  if (options.timeout <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("timeout: must be positive, got ", absl::FormatDuration(options.timeout)));
+  }
+  if (!(options.csr_max_density >= 0.0 && options.csr_max_density <= 1.0)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("csr_max_density: must be in [0, 1], got ", options.csr_max_density));
+  }
+  return std::unique_ptr<GenailabClient>(new GenailabClient(std::move(channel), options));
+}
+
+GenailabClient::GenailabClient(std::shared_ptr<grpc::Channel> channel, const Options& options)
+    : options_(options), stub_(std::make_unique<Stub>()) {
+  stub_->stub = v1::GenerativeService::NewStub(channel);
+  stub_->channel = std::move(channel);
+}
+
+GenailabClient::~GenailabClient() = default;
+
+void GenailabClient::CellsToProto(const AnnData& cells, v1::Matrix* proto) const {
+  bool sparse = options_.encoding == MatrixEncoding::kCsr;
+  if (options_.encoding == MatrixEncoding::kAuto && !cells.x.values.empty()) {
+    size_t nonzero = 0;
+    for (float v : cells.x.values) nonzero += v != 0.0f;
+    sparse = static_cast<double>(nonzero) <
+             options_.csr_max_density * static_cast<double>(cells.x.values.size());
+  }
+  MatrixToProto(cells.x, cells.var_names, sparse, proto);
+}
+
+absl::StatusOr<std::vector<v1::ModelInfo>> GenailabClient::ListModels() const {
+  GENAILAB_ASSIGN_OR_RETURN(
+      v1::ListModelsResponse response,
+      (Call<v1::ListModelsRequest, v1::ListModelsResponse>(
+          stub_->stub.get(), &v1::GenerativeService::Stub::ListModels, v1::ListModelsRequest(),
+          options_.timeout)));
+  return std::vector<v1::ModelInfo>(response.models().begin(), response.models().end());
+}
+
+absl::StatusOr<v1::ModelInfo> GenailabClient::GetModel(const std::string& name, int64_t version) const {
+  v1::GetModelRequest request;
+  ModelRefToProto(ModelRef{name, version}, request.mutable_model());
+  GENAILAB_ASSIGN_OR_RETURN(v1::GetModelResponse response,
+                            (Call<v1::GetModelRequest, v1::GetModelResponse>(
+                                stub_->stub.get(), &v1::GenerativeService::Stub::GetModel, request,
+                                options_.timeout)));
+  return std::move(*response.mutable_model());
+}
+
+absl::StatusOr<EncodeResult> GenailabClient::Encode(const ModelRef& model, const AnnData& cells,
+                                                    const std::vector<std::string>& covariate_keys,
+                                                    const GeneMatchingOptions& gene_matching) const {
+  GENAILAB_RETURN_IF_ERROR(ValidateCells(cells));
+  GENAILAB_ASSIGN_OR_RETURN(auto covariates, CovariateColumns(cells, covariate_keys));
+  v1::EncodeRequest request;
+  ModelRefToProto(model, request.mutable_model());
+  CellsToProto(cells, request.mutable_cells());
+  CovariatesToProto(covariates, request.mutable_covariates());
+  GeneMatchingToProto(gene_matching, request.mutable_gene_matching());
+  GENAILAB_ASSIGN_OR_RETURN(v1::EncodeResponse response,
+                            (Call<v1::EncodeRequest, v1::EncodeResponse>(
+                                stub_->stub.get(), &v1::GenerativeService::Stub::Encode, request,
+                                options_.timeout)));
+  EncodeResult result;
+  GENAILAB_ASSIGN_OR_RETURN(
+      result.mean, MatrixFromResponse(response.latent_mean(), "latent_mean", cells.n_obs(), nullptr));
+  GENAILAB_ASSIGN_OR_RETURN(result.variance,
+                            MatrixFromResponse(response.latent_variance(), "latent_variance",
+                                                   cells.n_obs(), nullptr));
+  if (result.variance.cols != result.mean.cols) {
+    return absl::InternalError(absl::StrCat("server response: latent_variance has ",
+                                            result.variance.cols, " columns, latent_mean ",
+                                            result.mean.cols));
+  }
+  result.version = response.model().version();
+  return result;
+}
+
+absl::StatusOr<DecodeResult> GenailabClient::Decode(
+    const ModelRef& model, const DenseMatrix& latent,
+    const std::map<std::string, std::vector<std::string>>& covariates,
+    const std::vector<float>& library_sizes) const {
+  GENAILAB_RETURN_IF_ERROR(latent.Validate("latent"));
+  for (const auto& [name, values] : covariates) {
+    if (static_cast<int64_t>(values.size()) != latent.rows) {
+      return absl::InvalidArgumentError(absl::StrCat("covariates: column '", name, "' has ",
+                                                     values.size(), " values for ", latent.rows,
+                                                     " cells"));
+    }
+  }
+  if (!library_sizes.empty() && static_cast<int64_t>(library_sizes.size()) != latent.rows) {
+    return absl::InvalidArgumentError(absl::StrCat("library_sizes: ", library_sizes.size(),
+                                                   " values for ", latent.rows, " cells"));
+  }
+  v1::DecodeRequest request;
+  ModelRefToProto(model, request.mutable_model());
+  MatrixToProto(latent, {}, /*sparse=*/false, request.mutable_latent());
+  CovariatesToProto(covariates, request.mutable_covariates());
+  request.mutable_library_size()->Add(library_sizes.begin(), library_sizes.end());
+  GENAILAB_ASSIGN_OR_RETURN(v1::DecodeResponse response,
+                            (Call<v1::DecodeRequest, v1::DecodeResponse>(
+                                stub_->stub.get(), &v1::GenerativeService::Stub::Decode, request,
+                                options_.timeout)));
+  DecodeResult result;
+  GENAILAB_ASSIGN_OR_RETURN(result.expression,
+                            MatrixFromResponse(response.expression(), "expression", latent.rows,
+                                                   &result.gene_names));
+  result.version = response.model().version();
+  return result;
+}
+
+absl::StatusOr<AnnData> GenailabClient::Generate(const ModelRef& model,
+                                                 const std::vector<CellGroup>& groups, uint64_t seed,
+                                                 float library_size, bool sample_counts) const {
+  if (groups.empty()) return absl::InvalidArgumentError("groups: at least one group is required");
+  v1::GenerateRequest request;
+  ModelRefToProto(model, request.mutable_model());
+  int64_t total_cells = 0;
+  for (size_t i = 0; i < groups.size(); ++i) {
+    if (groups[i].n_cells < 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("groups[", i, "].n_cells: must be >= 0, got ", groups[i].n_cells));
+    }
+    total_cells += groups[i].n_cells;
+    v1::GenerationGroup* group = request.add_groups();
+    group->mutable_covariates()->insert(groups[i].covariates.begin(), groups[i].covariates.end());
+    group->set_n_cells(groups[i].n_cells);
+  }
+  request.set_seed(seed);
+  request.set_library_size(library_size);
+  request.set_sample_counts(sample_counts);
+  GENAILAB_ASSIGN_OR_RETURN(v1::GenerateResponse response,
+                            (Call<v1::GenerateRequest, v1::GenerateResponse>(
+                                stub_->stub.get(), &v1::GenerativeService::Stub::Generate, request,
+                                options_.timeout)));
+  AnnData generated;
+  GENAILAB_ASSIGN_OR_RETURN(generated.x, MatrixFromResponse(response.cells(), "cells", total_cells,
+                                                                &generated.var_names));
+  absl::StatusOr<std::map<std::string, std::vector<std::string>>> covariates =
+      CovariatesFromProto(response.covariates(), total_cells, "covariates");
+  if (!covariates.ok()) {
+    return absl::InternalError(absl::StrCat("server response: ", covariates.status().message()));
+  }
+  generated.obs = *std::move(covariates);
+  generated.obs_names.reserve(static_cast<size_t>(total_cells));
+  for (int64_t i = 0; i < total_cells; ++i) generated.obs_names.push_back(absl::StrCat("gen_", i));
+  return generated;
+}
+
+absl::StatusOr<AnnData> GenailabClient::PredictPerturbation(
+    const ModelRef& model, const AnnData& control_cells, const std::vector<std::string>& covariate_keys,
+    const std::string& source_condition, const std::string& target_condition,
+    PerturbationMethod method, const GeneMatchingOptions& gene_matching) const {
+  GENAILAB_RETURN_IF_ERROR(ValidateCells(control_cells));
+  GENAILAB_ASSIGN_OR_RETURN(auto covariates, CovariateColumns(control_cells, covariate_keys));
+  v1::PredictPerturbationRequest request;
+  ModelRefToProto(model, request.mutable_model());
+  CellsToProto(control_cells, request.mutable_cells());
+  CovariatesToProto(covariates, request.mutable_covariates());
+  request.set_source_condition(source_condition);
+  request.set_target_condition(target_condition);
+  request.set_method(PerturbationMethodToProto(method));
+  GeneMatchingToProto(gene_matching, request.mutable_gene_matching());
+  GENAILAB_ASSIGN_OR_RETURN(v1::PredictPerturbationResponse response,
+                            (Call<v1::PredictPerturbationRequest, v1::PredictPerturbationResponse>(
+                                stub_->stub.get(), &v1::GenerativeService::Stub::PredictPerturbation,
+                                request, options_.timeout)));
+  AnnData predicted;
+  GENAILAB_ASSIGN_OR_RETURN(predicted.x,
+                            MatrixFromResponse(response.cells(), "cells", control_cells.n_obs(),
+                                                   &predicted.var_names));
+  predicted.obs_names = control_cells.obs_names;
+  predicted.obs = control_cells.obs;
+  predicted.obs_numeric = control_cells.obs_numeric;
+  return predicted;
+}
+
+}  // namespace genailab

@@ -1,0 +1,161 @@
+// GenailabClient: a typed C++ client for genailab.v1.GenerativeService. It turns AnnData / DenseMatrix
+// values into requests (genes named by var_names, covariates taken from obs columns) and responses back
+// into AnnData / DenseMatrix, and converts each gRPC status once into an absl::Status with the same code
+// and message.
+//
+// Ownership: the client owns its stub and shares the channel (Create makes one; the channel overload
+// shares the caller's).
+// Thread-safety: thread-safe. Every method is const and uses only the gRPC stub, which may be called from
+// many threads at once; the client holds no other mutable state.
+#ifndef GENAILAB_CLIENT_GENAILAB_CLIENT_H_
+#define GENAILAB_CLIENT_GENAILAB_CLIENT_H_
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "data/anndata.h"
+#include "data/matrix.h"
+#include "genailab/v1/generative_service.pb.h"
+
+namespace grpc {
+class Channel;
+}  // namespace grpc
+
+namespace genailab {
+
+// Names a served model; version 0 means the newest loaded version.
+struct ModelRef {
+  std::string name;
+  int64_t version = 0;
+};
+
+// How request genes map onto the model's genes (see v1::GeneMatching).
+struct GeneMatchingOptions {
+  // Model genes absent from the request are zero-filled instead of rejected.
+  bool zero_fill_missing = false;
+  // Request genes the model does not know are dropped instead of rejected.
+  bool ignore_unknown = false;
+};
+
+// How expression matrices travel in requests.
+enum class MatrixEncoding {
+  kAuto,   // CSR when the nonzero fraction is below Options::csr_max_density, dense otherwise.
+  kDense,
+  kCsr,
+};
+
+enum class PerturbationMethod {
+  kDefault,            // The model's default.
+  kLatentArithmetic,   // scGen latent shift.
+  kCounterfactual,     // Conditional VAE: encode under source, decode under target.
+};
+
+struct EncodeResult {
+  DenseMatrix mean;       // cells x latent_dim
+  DenseMatrix variance;   // cells x latent_dim
+  int64_t version = 0;    // The model version that answered.
+};
+
+struct DecodeResult {
+  DenseMatrix expression;               // cells x genes, in the model's output space
+  std::vector<std::string> gene_names;  // expression.cols names
+  int64_t version = 0;
+};
+
+// n_cells cells under one covariate combination (covariate name -> value).
+struct CellGroup {
+  std::map<std::string, std::string> covariates;
+  int64_t n_cells = 0;
+};
+
+class GenailabClient {
+ public:
+  struct Options {
+    // host:port of the server.
+    std::string target = "127.0.0.1:50051";
+    // Largest message sent or received, in bytes.
+    int64_t max_message_bytes = int64_t{256} << 20;
+    // Deadline of each RPC, from the moment it starts.
+    absl::Duration timeout = absl::Minutes(5);
+    MatrixEncoding encoding = MatrixEncoding::kAuto;
+    // kAuto sends CSR when fewer than this fraction of the values are nonzero.
+    double csr_max_density = 0.3;
+  };
+
+  // Opens an insecure channel to options.target with raised message limits. The channel connects lazily,
+  // so an unreachable server shows up as UNAVAILABLE on the first call. INVALID_ARGUMENT for an empty
+  // target, a non-positive max_message_bytes or timeout, or csr_max_density outside [0, 1].
+  static absl::StatusOr<std::unique_ptr<GenailabClient>> Create(const Options& options);
+  // Uses an existing channel (e.g. an in-process test server); options.target is ignored.
+  static absl::StatusOr<std::unique_ptr<GenailabClient>> Create(std::shared_ptr<grpc::Channel> channel,
+                                                                const Options& options);
+
+  ~GenailabClient();
+  GenailabClient(const GenailabClient&) = delete;
+  GenailabClient& operator=(const GenailabClient&) = delete;
+
+  // Every RPC method below returns the server's status unchanged (code and message) when the RPC fails,
+  // e.g. UNAVAILABLE when the server cannot be reached, DEADLINE_EXCEEDED after Options::timeout,
+  // NOT_FOUND for an unknown model, INVALID_ARGUMENT for input the server rejects. A response that breaks
+  // the API's shape rules gives INTERNAL naming the field.
+
+  // The newest loaded version of every model.
+  absl::StatusOr<std::vector<v1::ModelInfo>> ListModels() const;
+  absl::StatusOr<v1::ModelInfo> GetModel(const std::string& name, int64_t version = 0) const;
+
+  // Encodes cells.x (genes named by cells.var_names) with covariates from the obs columns named in
+  // covariate_keys (numeric obs columns are sent as their decimal text). Before any RPC: NOT_FOUND naming
+  // a missing obs column, INVALID_ARGUMENT if cells is inconsistent (AnnData::Validate).
+  absl::StatusOr<EncodeResult> Encode(const ModelRef& model, const AnnData& cells,
+                                      const std::vector<std::string>& covariate_keys,
+                                      const GeneMatchingOptions& gene_matching = {}) const;
+
+  // Decodes latent (cells x latent_dim). covariates: name -> one value per cell. library_sizes: one per
+  // cell, or empty for the training median. INVALID_ARGUMENT before any RPC for an inconsistent latent or
+  // a covariate / library_sizes length other than latent.rows.
+  absl::StatusOr<DecodeResult> Decode(const ModelRef& model, const DenseMatrix& latent,
+                                      const std::map<std::string, std::vector<std::string>>& covariates,
+                                      const std::vector<float>& library_sizes = {}) const;
+
+  // Generates sum(n_cells) cells, groups in order. The result has x = cells, var_names = the model's
+  // genes, one obs column per covariate, obs_names "gen_0".."gen_{n-1}". INVALID_ARGUMENT before any RPC
+  // for no groups or a negative n_cells.
+  absl::StatusOr<AnnData> Generate(const ModelRef& model, const std::vector<CellGroup>& groups,
+                                   uint64_t seed = 0, float library_size = 0.0f,
+                                   bool sample_counts = false) const;
+
+  // Predicts control_cells under target_condition. The result keeps the input's obs_names, obs and
+  // obs_numeric; x = the prediction, var_names = the model's genes. Pre-RPC errors as for Encode.
+  absl::StatusOr<AnnData> PredictPerturbation(const ModelRef& model, const AnnData& control_cells,
+                                              const std::vector<std::string>& covariate_keys,
+                                              const std::string& source_condition,
+                                              const std::string& target_condition,
+                                              PerturbationMethod method = PerturbationMethod::kDefault,
+                                              const GeneMatchingOptions& gene_matching = {}) const;
+
+  // Implementation details follow.
+ private:
+  struct Stub;
+  GenailabClient(std::shared_ptr<grpc::Channel> channel, const Options& options);
+
+  // Fills proto with cells.x (dense or CSR per options_) named by cells.var_names.
+  void CellsToProto(const AnnData& cells, v1::Matrix* proto) const;
+
+  const Options options_;
+  std::unique_ptr<Stub> stub_;
+};
+
+// The proto enum for `method`, and the name the CLI uses for it ("default", "latent_arithmetic",
+// "counterfactual"). ParsePerturbationMethod: INVALID_ARGUMENT naming the unknown name.
+v1::PerturbationMethod PerturbationMethodToProto(PerturbationMethod method);
+absl::StatusOr<PerturbationMethod> ParsePerturbationMethod(const std::string& name);
+
+}  // namespace genailab
+
+#endif  // GENAILAB_CLIENT_GENAILAB_CLIENT_H_

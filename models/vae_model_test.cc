@@ -1,0 +1,281 @@
+#include "models/vae_model.h"
+
+#include <cmath>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace genailab {
+namespace {
+
+using ::testing::HasSubstr;
+
+constexpr int64_t kGenes = 5;
+constexpr int64_t kLatent = 2;
+
+// condition: ctrl/stim; batch: b1/b2/b3.
+ModelManifest Manifest(const std::string& model_type, const std::string& likelihood) {
+  ModelManifest manifest;
+  manifest.name = "test";
+  manifest.model_type = model_type;
+  manifest.likelihood = likelihood;
+  manifest.latent_dim = kLatent;
+  manifest.hidden_dims = {8};
+  manifest.covariate_embedding_dim = 2;
+  manifest.gene_names = {"g0", "g1", "g2", "g3", "g4"};
+  manifest.covariates = {{"condition", {"ctrl", "stim"}}, {"batch", {"b1", "b2", "b3"}}};
+  manifest.condition_key = "condition";
+  manifest.latent_condition_means = {{"ctrl", {0.0f, 0.0f}, 10}, {"stim", {1.5f, -0.5f}, 10}};
+  manifest.median_library_size = 1000.0;
+  return manifest;
+}
+
+std::unique_ptr<VaeModel> MakeModel(const ModelManifest& manifest) {
+  torch::manual_seed(7);
+  absl::StatusOr<VaeModuleOptions> options = VaeModuleOptionsFromManifest(manifest);
+  EXPECT_TRUE(options.ok()) << options.status();
+  absl::StatusOr<std::unique_ptr<VaeModel>> model =
+      VaeModel::Create(manifest, VaeModule(*options), torch::Device(torch::kCPU));
+  EXPECT_TRUE(model.ok()) << model.status();
+  return std::move(model).value();
+}
+
+DenseMatrix Input(int64_t rows) {
+  DenseMatrix x(rows, kGenes);
+  for (int64_t i = 0; i < rows; ++i) {
+    for (int64_t j = 0; j < kGenes; ++j) x.at(i, j) = static_cast<float>((i + 1) * (j + 2) % 7) * 0.3f;
+  }
+  return x;
+}
+
+// condition = ctrl, batch cycling.
+CovariateCodes Codes(int64_t rows) {
+  CovariateCodes codes(2);
+  for (int64_t i = 0; i < rows; ++i) {
+    codes[0].push_back(0);
+    codes[1].push_back(i % 3);
+  }
+  return codes;
+}
+
+void ExpectNear(const DenseMatrix& a, const DenseMatrix& b, float tolerance) {
+  ASSERT_EQ(a.rows, b.rows);
+  ASSERT_EQ(a.cols, b.cols);
+  for (size_t i = 0; i < a.values.size(); ++i) EXPECT_NEAR(a.values[i], b.values[i], tolerance) << i;
+}
+
+TEST(ResolveDeviceTest, ParsesDeviceStrings) {
+  absl::StatusOr<torch::Device> cpu = ResolveDevice("cpu");
+  ASSERT_TRUE(cpu.ok());
+  EXPECT_TRUE(cpu->is_cpu());
+  absl::StatusOr<torch::Device> automatic = ResolveDevice("auto");
+  ASSERT_TRUE(automatic.ok());
+  EXPECT_EQ(automatic->is_cuda(), torch::cuda::is_available());
+  EXPECT_EQ(ResolveDevice("tpu").status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(ResolveDevice("cuda:x").status().message(), HasSubstr("device must be"));
+  EXPECT_EQ(ResolveDevice("cuda:999").status().code(), absl::StatusCode::kUnavailable);
+  if (!torch::cuda::is_available()) {
+    EXPECT_EQ(ResolveDevice("cuda:0").status().code(), absl::StatusCode::kUnavailable);
+    EXPECT_THAT(ResolveDevice("cuda").status().message(), HasSubstr("CUDA is not available"));
+  }
+}
+
+TEST(VaeModelTest, EncodeDecodeShapes) {
+  std::unique_ptr<VaeModel> model = MakeModel(Manifest("cvae", "gaussian"));
+  absl::StatusOr<LatentPosterior> posterior = model->Encode(Input(4), Codes(4));
+  ASSERT_TRUE(posterior.ok()) << posterior.status();
+  EXPECT_EQ(posterior->mean.rows, 4);
+  EXPECT_EQ(posterior->mean.cols, kLatent);
+  EXPECT_EQ(posterior->variance.cols, kLatent);
+  for (float v : posterior->variance.values) EXPECT_GT(v, 0.0f);
+  absl::StatusOr<DenseMatrix> decoded = model->Decode(posterior->mean, Codes(4), {});
+  ASSERT_TRUE(decoded.ok()) << decoded.status();
+  EXPECT_EQ(decoded->rows, 4);
+  EXPECT_EQ(decoded->cols, kGenes);
+}
+
+TEST(VaeModelTest, NegativeBinomialDecodeScalesToLibrarySize) {
+  std::unique_ptr<VaeModel> model = MakeModel(Manifest("cvae", "negative_binomial"));
+  DenseMatrix z(2, kLatent);
+  absl::StatusOr<DenseMatrix> given = model->Decode(z, Codes(2), {50.0f, 200.0f});
+  ASSERT_TRUE(given.ok()) << given.status();
+  float row0 = 0, row1 = 0;
+  for (int64_t j = 0; j < kGenes; ++j) {
+    row0 += given->at(0, j);
+    row1 += given->at(1, j);
+  }
+  EXPECT_NEAR(row0, 50.0f, 1e-3);
+  EXPECT_NEAR(row1, 200.0f, 1e-2);
+  absl::StatusOr<DenseMatrix> median = model->Decode(z, Codes(2), {});
+  ASSERT_TRUE(median.ok());
+  float total = 0;
+  for (int64_t j = 0; j < kGenes; ++j) total += median->at(0, j);
+  EXPECT_NEAR(total, 1000.0f, 0.1);
+
+  absl::StatusOr<DenseMatrix> bad = model->Decode(z, Codes(2), {50.0f});
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(bad.status().message(), HasSubstr("library_size"));
+}
+
+TEST(VaeModelTest, RejectsWrongShapesAndCodes) {
+  std::unique_ptr<VaeModel> model = MakeModel(Manifest("cvae", "gaussian"));
+  DenseMatrix wrong_genes(3, kGenes + 1);
+  absl::StatusOr<LatentPosterior> result = model->Encode(wrong_genes, Codes(3));
+  EXPECT_EQ(result.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(result.status().message(), HasSubstr("x: has 6 columns"));
+
+  CovariateCodes out_of_range = Codes(3);
+  out_of_range[1][2] = 3;
+  result = model->Encode(Input(3), out_of_range);
+  EXPECT_EQ(result.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(result.status().message(), HasSubstr("\"batch\"): code 3 at row 2"));
+
+  result = model->Encode(Input(3), Codes(2));
+  EXPECT_EQ(result.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(result.status().message(), HasSubstr("expected 3 codes"));
+
+  result = model->Encode(Input(3), {});
+  EXPECT_EQ(result.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(result.status().message(), HasSubstr("conditioned on 2 covariate(s)"));
+
+  DenseMatrix not_finite = Input(3);
+  not_finite.at(1, 1) = std::nanf("");
+  result = model->Encode(not_finite, Codes(3));
+  EXPECT_EQ(result.status().code(), absl::StatusCode::kInvalidArgument);
+
+  absl::StatusOr<DenseMatrix> decoded = model->Decode(DenseMatrix(3, kLatent + 1), Codes(3), {});
+  EXPECT_EQ(decoded.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(decoded.status().message(), HasSubstr("z: has 3 columns"));
+}
+
+TEST(VaeModelTest, GenerateIsSeededPerCall) {
+  std::unique_ptr<VaeModel> model = MakeModel(Manifest("cvae", "negative_binomial"));
+  absl::StatusOr<DenseMatrix> first = model->Generate(4, Codes(4), 11, 100.0f, false);
+  absl::StatusOr<DenseMatrix> unrelated = model->Generate(3, Codes(3), 99, 0.0f, true);
+  absl::StatusOr<DenseMatrix> second = model->Generate(4, Codes(4), 11, 100.0f, false);
+  absl::StatusOr<DenseMatrix> other_seed = model->Generate(4, Codes(4), 12, 100.0f, false);
+  ASSERT_TRUE(first.ok()) << first.status();
+  ASSERT_TRUE(unrelated.ok()) << unrelated.status();
+  ASSERT_TRUE(second.ok());
+  ASSERT_TRUE(other_seed.ok());
+  EXPECT_EQ(first->values, second->values);
+  EXPECT_NE(first->values, other_seed->values);
+
+  absl::StatusOr<DenseMatrix> counts = model->Generate(4, Codes(4), 5, 100.0f, true);
+  absl::StatusOr<DenseMatrix> counts_again = model->Generate(4, Codes(4), 5, 100.0f, true);
+  ASSERT_TRUE(counts.ok()) << counts.status();
+  EXPECT_EQ(counts->values, counts_again->values);
+  for (float v : counts->values) {
+    EXPECT_GE(v, 0.0f);
+    EXPECT_EQ(v, std::floor(v));
+  }
+
+  EXPECT_EQ(model->Generate(3, Codes(4), 1, 0.0f, false).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(model->Generate(-1, {}, 1, 0.0f, false).status().code(), absl::StatusCode::kInvalidArgument);
+  std::unique_ptr<VaeModel> gaussian = MakeModel(Manifest("vae", "gaussian"));
+  absl::StatusOr<DenseMatrix> sampled = gaussian->Generate(3, {}, 1, 0.0f, true);
+  EXPECT_EQ(sampled.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(sampled.status().message(), HasSubstr("sample_counts"));
+  absl::StatusOr<DenseMatrix> generated = gaussian->Generate(3, {}, 1, 0.0f, false);
+  ASSERT_TRUE(generated.ok()) << generated.status();
+  EXPECT_EQ(generated->rows, 3);
+  EXPECT_EQ(generated->cols, kGenes);
+}
+
+TEST(VaeModelTest, LatentArithmeticWithSameConditionIsReconstruction) {
+  std::unique_ptr<VaeModel> model = MakeModel(Manifest("vae", "gaussian"));
+  const DenseMatrix x = Input(4);
+  absl::StatusOr<LatentPosterior> posterior = model->Encode(x, {});
+  ASSERT_TRUE(posterior.ok());
+  absl::StatusOr<DenseMatrix> reconstruction = model->Decode(posterior->mean, {}, {});
+  ASSERT_TRUE(reconstruction.ok());
+  absl::StatusOr<DenseMatrix> same =
+      model->PredictPerturbation(x, {}, "stim", "stim", PerturbationMethod::kDefault, {});
+  ASSERT_TRUE(same.ok()) << same.status();
+  ExpectNear(*same, *reconstruction, 1e-5f);
+}
+
+TEST(VaeModelTest, LatentArithmeticAppliesTheShift) {
+  std::unique_ptr<VaeModel> model = MakeModel(Manifest("vae", "gaussian"));
+  const DenseMatrix x = Input(4);
+  absl::StatusOr<LatentPosterior> posterior = model->Encode(x, Codes(4));
+  ASSERT_TRUE(posterior.ok());
+  DenseMatrix shifted = posterior->mean;
+  for (int64_t i = 0; i < shifted.rows; ++i) {
+    shifted.at(i, 0) += 1.5f;
+    shifted.at(i, 1) -= 0.5f;
+  }
+  absl::StatusOr<DenseMatrix> expected = model->Decode(shifted, {}, {});
+  ASSERT_TRUE(expected.ok());
+  absl::StatusOr<DenseMatrix> predicted =
+      model->PredictPerturbation(x, Codes(4), "ctrl", "stim", PerturbationMethod::kLatentArithmetic, {});
+  ASSERT_TRUE(predicted.ok()) << predicted.status();
+  ExpectNear(*predicted, *expected, 1e-5f);
+}
+
+TEST(VaeModelTest, CounterfactualDecodesWithTargetCondition) {
+  std::unique_ptr<VaeModel> model = MakeModel(Manifest("cvae", "gaussian"));
+  const DenseMatrix x = Input(3);
+  absl::StatusOr<LatentPosterior> posterior = model->Encode(x, Codes(3));
+  ASSERT_TRUE(posterior.ok());
+  CovariateCodes target_codes = Codes(3);
+  for (int64_t& code : target_codes[0]) code = 1;
+  absl::StatusOr<DenseMatrix> expected = model->Decode(posterior->mean, target_codes, {});
+  ASSERT_TRUE(expected.ok());
+  for (PerturbationMethod method : {PerturbationMethod::kDefault, PerturbationMethod::kCounterfactual}) {
+    absl::StatusOr<DenseMatrix> predicted = model->PredictPerturbation(x, Codes(3), "ctrl", "stim", method, {});
+    ASSERT_TRUE(predicted.ok()) << predicted.status();
+    ExpectNear(*predicted, *expected, 1e-5f);
+  }
+}
+
+TEST(VaeModelTest, PerturbationErrors) {
+  std::unique_ptr<VaeModel> model = MakeModel(Manifest("cvae", "gaussian"));
+  absl::StatusOr<DenseMatrix> result =
+      model->PredictPerturbation(Input(2), Codes(2), "ctrl", "heat", PerturbationMethod::kDefault, {});
+  EXPECT_EQ(result.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(result.status().message(), HasSubstr("target: unknown condition \"heat\""));
+  result = model->PredictPerturbation(Input(2), Codes(2), "heat", "ctrl", PerturbationMethod::kDefault, {});
+  EXPECT_THAT(result.status().message(), HasSubstr("source: unknown"));
+
+  // A cvae conditioned only on batch: the condition is not a network input.
+  ModelManifest batch_only = Manifest("cvae", "gaussian");
+  batch_only.covariates = {{"batch", {"b1", "b2", "b3"}}};
+  std::unique_ptr<VaeModel> batch_model = MakeModel(batch_only);
+  CovariateCodes batch_codes = {Codes(2)[1]};
+  result = batch_model->PredictPerturbation(Input(2), batch_codes, "ctrl", "stim",
+                                            PerturbationMethod::kCounterfactual, {});
+  EXPECT_EQ(result.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(result.status().message(), HasSubstr("counterfactual"));
+  result = batch_model->PredictPerturbation(Input(2), batch_codes, "ctrl", "stim", PerturbationMethod::kDefault, {});
+  EXPECT_TRUE(result.ok()) << result.status();
+
+  ModelManifest no_means = Manifest("vae", "gaussian");
+  no_means.latent_condition_means.pop_back();
+  result = MakeModel(no_means)->PredictPerturbation(Input(2), {}, "ctrl", "stim", PerturbationMethod::kDefault, {});
+  EXPECT_EQ(result.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(result.status().message(), HasSubstr("no latent mean for condition \"stim\""));
+
+  ModelManifest no_key = Manifest("vae", "gaussian");
+  no_key.condition_key.clear();
+  result = MakeModel(no_key)->PredictPerturbation(Input(2), {}, "ctrl", "stim", PerturbationMethod::kDefault, {});
+  EXPECT_EQ(result.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(result.status().message(), HasSubstr("condition_key"));
+}
+
+TEST(VaeModelTest, CreateRejectsModuleOfAnotherArchitecture) {
+  ModelManifest manifest = Manifest("vae", "gaussian");
+  absl::StatusOr<VaeModuleOptions> options = VaeModuleOptionsFromManifest(manifest);
+  ASSERT_TRUE(options.ok());
+  manifest.latent_dim = kLatent + 1;
+  absl::StatusOr<std::unique_ptr<VaeModel>> model =
+      VaeModel::Create(manifest, VaeModule(*options), torch::Device(torch::kCPU));
+  EXPECT_EQ(model.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(model.status().message(), HasSubstr("architecture"));
+}
+
+}  // namespace
+}  // namespace genailab
