@@ -1,0 +1,329 @@
+#include "server/core/generative_core.h"
+
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <limits>
+#include <memory>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "data/matrix_codec.h"
+#include "data/status_matchers.h"
+#include "server/testing/fake_generative_model.h"
+
+namespace genailab {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::ElementsAre;
+using ::testing::FloatNear;
+using ::testing::HasSubstr;
+using ::testing::Pointwise;
+
+constexpr absl::StatusCode kInvalid = absl::StatusCode::kInvalidArgument;
+
+v1::Matrix Cells(const std::vector<std::vector<float>>& rows, const std::vector<std::string>& genes) {
+  DenseMatrix m(static_cast<int64_t>(rows.size()), rows.empty() ? 0 : static_cast<int64_t>(rows[0].size()));
+  for (size_t i = 0; i < rows.size(); ++i) {
+    for (size_t j = 0; j < rows[i].size(); ++j) m.at(static_cast<int64_t>(i), static_cast<int64_t>(j)) = rows[i][j];
+  }
+  v1::Matrix proto;
+  MatrixToProto(m, genes, /*sparse=*/false, &proto);
+  return proto;
+}
+
+void AddCovariate(const std::string& name, const std::vector<std::string>& values,
+                  google::protobuf::RepeatedPtrField<v1::CovariateColumn>* columns) {
+  v1::CovariateColumn* column = columns->Add();
+  column->set_name(name);
+  for (const auto& v : values) column->add_values(v);
+}
+
+class GenerativeCoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    root_ = fs::path(std::getenv("TEST_TMPDIR")) /
+            ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    fs::remove_all(root_);
+    fs::create_directories(root_);
+    WriteFakeVersion(root_.string(), FakeManifest("plain", 1));
+    WriteFakeVersion(root_.string(), FakeManifest("plain", 2));
+    WriteFakeVersion(root_.string(), FakeConditionalManifest("cond", 1));
+    ModelManifest nb = FakeManifest("nb", 1);
+    nb.likelihood = "negative_binomial";
+    nb.preprocessing.input_space = "counts";
+    nb.preprocessing.normalize_total = 10.0;
+    nb.preprocessing.log1p = true;
+    WriteFakeVersion(root_.string(), nb);
+
+    ModelManager::Options options;
+    options.repository_root = root_.string();
+    options.loader = FakeModelLoader();
+    auto manager = ModelManager::Create(options);
+    ASSERT_THAT(manager, IsOk());
+    manager_ = std::move(manager).value();
+    ASSERT_THAT(manager_->LoadNewest(), IsOk());
+    GenerativeCore::Options core_options;
+    core_options.max_cells_per_request = 10;
+    auto core = GenerativeCore::Create(manager_.get(), core_options);
+    ASSERT_THAT(core, IsOk());
+    core_ = std::move(core).value();
+  }
+
+  const FakeGenerativeModel& Fake(const std::string& name) {
+    auto servable = manager_->Get(name, 0);
+    EXPECT_THAT(servable, IsOk());
+    return static_cast<const FakeGenerativeModel&>(*(*servable)->model);
+  }
+
+  v1::EncodeRequest PlainEncode(const v1::Matrix& cells) {
+    v1::EncodeRequest request;
+    request.mutable_model()->set_name("plain");
+    *request.mutable_cells() = cells;
+    return request;
+  }
+
+  fs::path root_;
+  std::unique_ptr<ModelManager> manager_;
+  std::unique_ptr<GenerativeCore> core_;
+};
+
+TEST_F(GenerativeCoreTest, CreateValidatesArguments) {
+  EXPECT_THAT(GenerativeCore::Create(nullptr), StatusIs(kInvalid, HasSubstr("ModelManager")));
+  GenerativeCore::Options options;
+  options.max_cells_per_request = 0;
+  EXPECT_THAT(GenerativeCore::Create(manager_.get(), options),
+              StatusIs(kInvalid, HasSubstr("max_cells_per_request")));
+}
+
+TEST_F(GenerativeCoreTest, ListsNewestVersionOfEveryModel) {
+  auto response = core_->ListModels({});
+  ASSERT_THAT(response, IsOk());
+  ASSERT_EQ(response->models_size(), 3);
+  EXPECT_EQ(response->models(0).name(), "cond");
+  EXPECT_EQ(response->models(1).name(), "nb");
+  EXPECT_EQ(response->models(2).name(), "plain");
+  EXPECT_EQ(response->models(2).version(), 2);
+}
+
+TEST_F(GenerativeCoreTest, GetModelFillsEveryField) {
+  v1::GetModelRequest request;
+  request.mutable_model()->set_name("cond");
+  auto response = core_->GetModel(request);
+  ASSERT_THAT(response, IsOk());
+  const v1::ModelInfo& info = response->model();
+  EXPECT_EQ(info.name(), "cond");
+  EXPECT_EQ(info.version(), 1);
+  EXPECT_EQ(info.model_type(), "cvae");
+  EXPECT_EQ(info.likelihood(), "gaussian");
+  EXPECT_THAT(info.gene_names(), ElementsAre("g0", "g1", "g2"));
+  ASSERT_EQ(info.covariates_size(), 2);
+  EXPECT_EQ(info.covariates(0).name(), "cell_type");
+  EXPECT_THAT(info.covariates(1).values(), ElementsAre("ctrl", "stim"));
+  EXPECT_EQ(info.latent_dim(), 2);
+  EXPECT_THAT(info.supported_rpcs(), ElementsAre("Encode", "Decode", "Generate", "PredictPerturbation"));
+  EXPECT_EQ(info.training_metrics().at("validation_loss"), 1.5);
+  EXPECT_EQ(info.input_space(), "log_normalized");
+  EXPECT_EQ(info.output_space(), "log_normalized");
+  EXPECT_EQ(info.condition_key(), "condition");
+  EXPECT_EQ(info.data_fingerprint(), "abc123");
+  EXPECT_EQ(info.created_at(), "2024-01-02T03:04:05Z");
+  EXPECT_THAT(info.loaded_versions(), ElementsAre(1));
+  EXPECT_EQ(info.hyperparameters_json(), R"({"epochs":"3","lr":"0.001"})");
+  EXPECT_THAT(info.conditions(), ElementsAre("ctrl", "stim"));
+
+  request.mutable_model()->set_name("plain");
+  response = core_->GetModel(request);
+  ASSERT_THAT(response, IsOk());
+  EXPECT_THAT(response->model().supported_rpcs(), ElementsAre("Encode", "Decode", "Generate"));
+  EXPECT_TRUE(response->model().conditions().empty());
+}
+
+TEST_F(GenerativeCoreTest, UnknownModelOrVersionIsNotFound) {
+  v1::GetModelRequest request;
+  request.mutable_model()->set_name("nope");
+  EXPECT_THAT(core_->GetModel(request), StatusIs(absl::StatusCode::kNotFound, HasSubstr("model 'nope'")));
+  request.mutable_model()->set_name("plain");
+  request.mutable_model()->set_version(7);
+  EXPECT_THAT(core_->GetModel(request),
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr("version 7 not found (loaded: 2)")));
+  request.mutable_model()->set_version(-1);
+  EXPECT_THAT(core_->GetModel(request), StatusIs(kInvalid, HasSubstr("model.version")));
+  request.mutable_model()->clear_name();
+  EXPECT_THAT(core_->GetModel(request), StatusIs(kInvalid, HasSubstr("model.name is required")));
+  EXPECT_THAT(core_->Encode(PlainEncode(Cells({{1, 2, 3}}, {"g0", "g1", "g2"}))).status(), IsOk());
+  v1::EncodeRequest encode = PlainEncode(Cells({{1, 2, 3}}, {"g0", "g1", "g2"}));
+  encode.mutable_model()->set_name("missing");
+  EXPECT_THAT(core_->Encode(encode), StatusIs(absl::StatusCode::kNotFound, HasSubstr("'missing'")));
+}
+
+TEST_F(GenerativeCoreTest, EncodeReordersGenesAndNamesLatentColumns) {
+  auto response = core_->Encode(PlainEncode(Cells({{3, 1, 2}}, {"g2", "g0", "g1"})));
+  ASSERT_THAT(response, IsOk());
+  EXPECT_EQ(response->model().name(), "plain");
+  EXPECT_EQ(response->model().version(), 2);
+  EXPECT_THAT(Fake("plain").last_call().x.values, ElementsAre(1, 2, 3));
+  EXPECT_THAT(response->latent_mean().column_names(), ElementsAre("z0", "z1"));
+  EXPECT_THAT(response->latent_mean().dense().values(), ElementsAre(6, 7));
+  EXPECT_THAT(response->latent_variance().dense().values(), ElementsAre(1, 1));
+}
+
+TEST_F(GenerativeCoreTest, EncodeAppliesTheModelsPreprocessing) {
+  v1::EncodeRequest request = PlainEncode(Cells({{1, 1, 2}}, {"g0", "g1", "g2"}));
+  request.mutable_model()->set_name("nb");
+  ASSERT_THAT(core_->Encode(request), IsOk());
+  const std::vector<float> expected = {std::log1p(2.5f), std::log1p(2.5f), std::log1p(5.0f)};
+  EXPECT_THAT(Fake("nb").last_call().x.values, Pointwise(FloatNear(1e-5), expected));
+}
+
+TEST_F(GenerativeCoreTest, EncodeRejectsMalformedCells) {
+  EXPECT_THAT(core_->Encode(PlainEncode(Cells({{1, 2}}, {"g0", "g1"}))),
+              StatusIs(kInvalid, HasSubstr("cells.column_names: 1 of the model's 3 genes are missing")));
+  EXPECT_THAT(core_->Encode(PlainEncode(Cells({{1, 2, 3}}, {}))),
+              StatusIs(kInvalid, HasSubstr("cells.column_names is required")));
+  EXPECT_THAT(core_->Encode(PlainEncode(Cells({{1, std::nanf(""), 3}}, {"g0", "g1", "g2"}))),
+              StatusIs(kInvalid, HasSubstr("cells")));
+  v1::Matrix ragged = Cells({{1, 2, 3}}, {"g0", "g1", "g2"});
+  ragged.mutable_dense()->add_values(4);
+  EXPECT_THAT(core_->Encode(PlainEncode(ragged)), StatusIs(kInvalid, HasSubstr("cells")));
+  v1::Matrix negative = Cells({{1, 2, 3}}, {"g0", "g1", "g2"});
+  negative.set_rows(-1);
+  EXPECT_THAT(core_->Encode(PlainEncode(negative)), StatusIs(kInvalid, HasSubstr("cells.rows")));
+  v1::Matrix too_many = Cells(std::vector<std::vector<float>>(11, {1, 2, 3}), {"g0", "g1", "g2"});
+  EXPECT_THAT(core_->Encode(PlainEncode(too_many)),
+              StatusIs(kInvalid, HasSubstr("cells.rows: 11 cells exceed max_cells_per_request (10)")));
+}
+
+TEST_F(GenerativeCoreTest, ConditionalEncodeNeedsValidCovariates) {
+  v1::EncodeRequest request = PlainEncode(Cells({{1, 2, 3}, {0, 0, 1}}, {"g0", "g1", "g2"}));
+  request.mutable_model()->set_name("cond");
+  EXPECT_THAT(core_->Encode(request), StatusIs(kInvalid, HasSubstr("missing required covariate 'cell_type'")));
+  AddCovariate("cell_type", {"B", "X"}, request.mutable_covariates());
+  AddCovariate("condition", {"ctrl", "stim"}, request.mutable_covariates());
+  EXPECT_THAT(core_->Encode(request),
+              StatusIs(kInvalid, HasSubstr("covariates[cell_type]: unknown value 'X' at cell 1; allowed: A, B")));
+  request.mutable_covariates(0)->set_values(1, "A");
+  auto response = core_->Encode(request);
+  ASSERT_THAT(response, IsOk());
+  EXPECT_THAT(Fake("cond").last_call().covariates,
+              ElementsAre(ElementsAre(1, 0), ElementsAre(0, 1)));
+  // mean = row sum + k + cell_type code.
+  EXPECT_THAT(response->latent_mean().dense().values(), ElementsAre(7, 8, 1, 2));
+  AddCovariate("donor", {"d", "d"}, request.mutable_covariates());
+  EXPECT_THAT(core_->Encode(request), StatusIs(kInvalid, HasSubstr("covariates[donor]: unknown covariate")));
+}
+
+TEST_F(GenerativeCoreTest, DecodeReturnsExpressionNamedWithModelGenes) {
+  v1::DecodeRequest request;
+  request.mutable_model()->set_name("nb");
+  *request.mutable_latent() = Cells({{1, 0}, {2, 0}}, {});
+  request.add_library_size(100);
+  request.add_library_size(200);
+  auto response = core_->Decode(request);
+  ASSERT_THAT(response, IsOk());
+  EXPECT_THAT(response->expression().column_names(), ElementsAre("g0", "g1", "g2"));
+  EXPECT_THAT(response->expression().dense().values(), ElementsAre(101, 102, 103, 202, 203, 204));
+
+  request.mutable_model()->set_name("plain");  // Gaussian: library sizes are not used.
+  response = core_->Decode(request);
+  ASSERT_THAT(response, IsOk());
+  EXPECT_THAT(response->expression().dense().values(), ElementsAre(1, 2, 3, 2, 3, 4));
+
+  request.add_library_size(5);
+  EXPECT_THAT(core_->Decode(request), StatusIs(kInvalid, HasSubstr("library_size: 3 values for 2 latent rows")));
+  request.clear_library_size();
+  *request.mutable_latent() = Cells({{1, 0, 0}}, {});
+  EXPECT_THAT(core_->Decode(request), StatusIs(kInvalid, HasSubstr("latent.cols: expected latent_dim = 2, got 3")));
+}
+
+TEST_F(GenerativeCoreTest, GenerateConcatenatesGroupsWithTheirCovariates) {
+  v1::GenerateRequest request;
+  request.mutable_model()->set_name("cond");
+  request.set_seed(10);
+  v1::GenerationGroup* first = request.add_groups();
+  (*first->mutable_covariates())["cell_type"] = "B";
+  (*first->mutable_covariates())["condition"] = "ctrl";
+  first->set_n_cells(2);
+  v1::GenerationGroup* second = request.add_groups();
+  (*second->mutable_covariates())["cell_type"] = "A";
+  (*second->mutable_covariates())["condition"] = "stim";
+  second->set_n_cells(1);
+  auto response = core_->Generate(request);
+  ASSERT_THAT(response, IsOk());
+  EXPECT_EQ(response->cells().rows(), 3);
+  EXPECT_THAT(response->cells().column_names(), ElementsAre("g0", "g1", "g2"));
+  EXPECT_THAT(response->cells().dense().values(), ElementsAre(11, 12, 13, 11, 12, 13, 10, 11, 12));
+  ASSERT_EQ(response->covariates_size(), 2);
+  EXPECT_EQ(response->covariates(0).name(), "cell_type");
+  EXPECT_THAT(response->covariates(0).values(), ElementsAre("B", "B", "A"));
+  EXPECT_THAT(response->covariates(1).values(), ElementsAre("ctrl", "ctrl", "stim"));
+
+  (*second->mutable_covariates())["cell_type"] = "Z";
+  EXPECT_THAT(core_->Generate(request),
+              StatusIs(kInvalid, HasSubstr("groups[1].covariates[cell_type]: unknown value 'Z'")));
+}
+
+TEST_F(GenerativeCoreTest, GenerateChecksCellCounts) {
+  v1::GenerateRequest request;
+  request.mutable_model()->set_name("plain");
+  EXPECT_THAT(core_->Generate(request), StatusIs(kInvalid, HasSubstr("groups")));
+  request.add_groups()->set_n_cells(0);
+  EXPECT_THAT(core_->Generate(request), StatusIs(kInvalid, HasSubstr("groups[0].n_cells must be positive")));
+  request.mutable_groups(0)->set_n_cells(6);
+  request.add_groups()->set_n_cells(5);
+  EXPECT_THAT(core_->Generate(request),
+              StatusIs(kInvalid, HasSubstr("groups[1].n_cells: the groups ask for 11 cells")));
+  request.mutable_groups(1)->set_n_cells(4);
+  auto response = core_->Generate(request);
+  ASSERT_THAT(response, IsOk());
+  EXPECT_EQ(response->cells().rows(), 10);
+  request.set_sample_counts(true);
+  EXPECT_THAT(core_->Generate(request), StatusIs(kInvalid, HasSubstr("sample_counts")));
+}
+
+TEST_F(GenerativeCoreTest, PredictPerturbationSetsConditionFromSource) {
+  v1::PredictPerturbationRequest request;
+  request.mutable_model()->set_name("cond");
+  *request.mutable_cells() = Cells({{1, 2, 3}, {4, 5, 6}}, {"g0", "g1", "g2"});
+  AddCovariate("cell_type", {"A", "B"}, request.mutable_covariates());
+  request.set_source_condition("ctrl");
+  request.set_target_condition("stim");
+  auto response = core_->PredictPerturbation(request);
+  ASSERT_THAT(response, IsOk());
+  EXPECT_THAT(response->cells().dense().values(), ElementsAre(2, 3, 4, 5, 6, 7));
+  EXPECT_THAT(response->cells().column_names(), ElementsAre("g0", "g1", "g2"));
+  EXPECT_EQ(response->method(), v1::PERTURBATION_METHOD_COUNTERFACTUAL);
+  const auto last = Fake("cond").last_call();
+  EXPECT_THAT(last.covariates, ElementsAre(ElementsAre(0, 1), ElementsAre(0, 0)));
+  EXPECT_EQ(last.method, PerturbationMethod::kCounterfactual);
+
+  // A condition column in the request is overridden by source_condition.
+  AddCovariate("condition", {"stim", "stim"}, request.mutable_covariates());
+  request.set_method(v1::PERTURBATION_METHOD_LATENT_ARITHMETIC);
+  response = core_->PredictPerturbation(request);
+  ASSERT_THAT(response, IsOk());
+  EXPECT_EQ(response->method(), v1::PERTURBATION_METHOD_LATENT_ARITHMETIC);
+  EXPECT_THAT(Fake("cond").last_call().covariates, ElementsAre(ElementsAre(0, 1), ElementsAre(0, 0)));
+
+  request.set_source_condition("heat");
+  EXPECT_THAT(core_->PredictPerturbation(request),
+              StatusIs(kInvalid, HasSubstr("source_condition: unknown condition 'heat'; allowed: ctrl, stim")));
+  request.set_source_condition("ctrl");
+  request.set_target_condition("");
+  EXPECT_THAT(core_->PredictPerturbation(request), StatusIs(kInvalid, HasSubstr("target_condition is required")));
+}
+
+TEST_F(GenerativeCoreTest, PredictPerturbationNeedsAConditionKey) {
+  v1::PredictPerturbationRequest request;
+  request.mutable_model()->set_name("plain");
+  *request.mutable_cells() = Cells({{1, 2, 3}}, {"g0", "g1", "g2"});
+  request.set_source_condition("ctrl");
+  request.set_target_condition("stim");
+  EXPECT_THAT(core_->PredictPerturbation(request),
+              StatusIs(absl::StatusCode::kUnimplemented, HasSubstr("PredictPerturbation")));
+}
+
+}  // namespace
+}  // namespace genailab

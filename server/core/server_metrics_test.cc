@@ -1,0 +1,54 @@
+#include "server/core/server_metrics.h"
+
+#include <memory>
+#include <string>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "data/status_matchers.h"
+#include "prometheus/registry.h"
+#include "prometheus/text_serializer.h"
+
+namespace genailab {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+std::string Scrape(prometheus::Registry& registry) {
+  return prometheus::TextSerializer().Serialize(registry.Collect());
+}
+
+TEST(ServerMetricsTest, RejectsNullRegistry) {
+  EXPECT_THAT(ServerMetrics::Create(nullptr),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("registry")));
+}
+
+TEST(ServerMetricsTest, RecordsRequestsCellsAndModels) {
+  auto registry = std::make_shared<prometheus::Registry>();
+  auto metrics = ServerMetrics::Create(registry);
+  ASSERT_THAT(metrics, IsOk());
+  (*metrics)->RecordRequest("Encode", "pbmc", absl::StatusCode::kOk, absl::Milliseconds(3), 7);
+  (*metrics)->RecordRequest("Encode", "pbmc", absl::StatusCode::kInvalidArgument, absl::Milliseconds(1), 5);
+  (*metrics)->SetModelLoaded("pbmc", 1, true);
+  (*metrics)->SetModelLoaded("pbmc", 1, false);
+  (*metrics)->SetModelLoaded("pbmc", 2, true);
+  (*metrics)->RecordModelLoadFailure("broken");
+
+  const std::string text = Scrape(*registry);
+  EXPECT_THAT(text, HasSubstr(R"(genailab_requests_total{code="OK",model="pbmc",rpc="Encode"} 1)"));
+  EXPECT_THAT(text,
+              HasSubstr(R"(genailab_requests_total{code="INVALID_ARGUMENT",model="pbmc",rpc="Encode"} 1)"));
+  // Failed requests add no cells.
+  EXPECT_THAT(text, HasSubstr(R"(genailab_cells_processed_total{model="pbmc",rpc="Encode"} 7)"));
+  EXPECT_THAT(text, HasSubstr(R"(genailab_request_duration_seconds_count{rpc="Encode"} 2)"));
+  EXPECT_THAT(text, HasSubstr(R"(genailab_request_duration_seconds_bucket{rpc="Encode",le="30"} 2)"));
+  EXPECT_THAT(text, HasSubstr(R"(genailab_model_loaded{model="pbmc",version="1"} 0)"));
+  EXPECT_THAT(text, HasSubstr(R"(genailab_model_loaded{model="pbmc",version="2"} 1)"));
+  EXPECT_THAT(text, HasSubstr(R"(genailab_model_load_failures_total{model="broken"} 1)"));
+  EXPECT_THAT(text, Not(HasSubstr("genailab_cells_processed_total{model=\"pbmc\",rpc=\"Encode\"} 12")));
+}
+
+}  // namespace
+}  // namespace genailab

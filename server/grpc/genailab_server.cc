@@ -1,0 +1,150 @@
+#include "server/grpc/genailab_server.h"
+
+#include <limits>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
+#include "grpcpp/ext/proto_server_reflection_plugin.h"
+#include "grpcpp/health_check_service_interface.h"
+#include "grpcpp/security/server_credentials.h"
+#include "grpcpp/server.h"
+#include "grpcpp/server_builder.h"
+#include "models/checkpoint.h"
+#include "prometheus/registry.h"
+#include "server/grpc/generative_service.h"
+#include "server/http/metrics_endpoint.h"
+#include "spdlog/spdlog.h"
+
+namespace genailab {
+namespace {
+
+constexpr char kServiceName[] = "genailab.v1.GenerativeService";
+
+std::string ModelHealthName(const std::string& model) { return absl::StrCat("genailab.model.", model); }
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<GenailabServer>> GenailabServer::Create(Options options) {
+  if (options.max_message_bytes <= 0 || options.max_message_bytes > std::numeric_limits<int>::max()) {
+    return absl::InvalidArgumentError(absl::StrCat("max_message_bytes must be in 1..",
+                                                   std::numeric_limits<int>::max(), ", got ",
+                                                   options.max_message_bytes));
+  }
+  if (options.grpc_address.empty()) return absl::InvalidArgumentError("grpc_address is required");
+  if (!options.loader) options.loader = &LoadCheckpoint;
+  std::unique_ptr<GenailabServer> server(new GenailabServer(std::move(options)));
+  const Options& opts = server->options_;
+
+  if (!opts.metrics_address.empty()) {
+    server->registry_ = std::make_shared<prometheus::Registry>();
+    GENAILAB_ASSIGN_OR_RETURN(server->metrics_, ServerMetrics::Create(server->registry_));
+  }
+  ModelManager::Options manager_options;
+  manager_options.repository_root = opts.repository_root;
+  manager_options.device = opts.device;
+  manager_options.loader = opts.loader;
+  manager_options.poll_interval = opts.poll_interval;
+  manager_options.metrics = server->metrics_.get();
+  GenailabServer* raw = server.get();
+  manager_options.on_model_loaded = [raw](const ServableModel& model) { raw->OnModelLoaded(model); };
+  GENAILAB_ASSIGN_OR_RETURN(server->manager_, ModelManager::Create(std::move(manager_options)));
+  GENAILAB_ASSIGN_OR_RETURN(const int served, server->manager_->LoadNewest());
+  if (served == 0) spdlog::warn("no model could be loaded from '{}'", opts.repository_root);
+
+  GenerativeCore::Options core_options;
+  core_options.max_cells_per_request = opts.max_cells_per_request;
+  GENAILAB_ASSIGN_OR_RETURN(server->core_, GenerativeCore::Create(server->manager_.get(), core_options));
+  server->service_ = std::make_unique<GenerativeService>(server->core_.get(), server->metrics_.get());
+  return server;
+}
+
+GenailabServer::GenailabServer(Options options) : options_(std::move(options)) {}
+
+GenailabServer::~GenailabServer() {
+  Shutdown(absl::Now());
+  Wait();
+  // Stop polling before the members the callback touches go away.
+  manager_.reset();
+}
+
+absl::Status GenailabServer::Start() {
+  absl::MutexLock lock(&mu_);
+  if (started_) return absl::FailedPreconditionError("GenailabServer::Start called twice");
+  if (shutting_down_) return absl::FailedPreconditionError("GenailabServer is shut down");
+
+  if (metrics_ != nullptr) {
+    GENAILAB_ASSIGN_OR_RETURN(metrics_endpoint_, MetricsEndpoint::Start(options_.metrics_address, registry_));
+    metrics_port_ = metrics_endpoint_->port();
+  }
+
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort(options_.grpc_address, grpc::InsecureServerCredentials(), &port);
+  builder.SetMaxReceiveMessageSize(static_cast<int>(options_.max_message_bytes));
+  builder.SetMaxSendMessageSize(static_cast<int>(options_.max_message_bytes));
+  builder.RegisterService(service_.get());
+  server_ = builder.BuildAndStart();
+  if (server_ == nullptr || port == 0) {
+    server_.reset();
+    metrics_endpoint_.reset();
+    return absl::UnavailableError(
+        absl::StrCat("cannot serve gRPC on grpc_address '", options_.grpc_address, "'"));
+  }
+  grpc_port_ = port;
+  started_ = true;
+
+  grpc::HealthCheckServiceInterface* health = server_->GetHealthCheckService();
+  if (health != nullptr) {
+    health->SetServingStatus("", true);
+    health->SetServingStatus(kServiceName, true);
+    for (const auto& model : manager_->List()) health->SetServingStatus(ModelHealthName(model->name), true);
+  }
+  return absl::OkStatus();
+}
+
+void GenailabServer::OnModelLoaded(const ServableModel& model) {
+  absl::MutexLock lock(&mu_);
+  if (!started_ || shutting_down_) return;  // Start() publishes the models loaded before it.
+  grpc::HealthCheckServiceInterface* health = server_->GetHealthCheckService();
+  if (health != nullptr) health->SetServingStatus(ModelHealthName(model.name), true);
+}
+
+void GenailabServer::Shutdown(absl::Time deadline) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (shutting_down_) return;
+    shutting_down_ = true;
+    if (!started_) return;
+    grpc::HealthCheckServiceInterface* health = server_->GetHealthCheckService();
+    if (health != nullptr) health->SetServingStatus(false);
+  }
+  spdlog::info("shutting down: draining calls for up to {}", absl::FormatDuration(deadline - absl::Now()));
+  // Outside mu_: Shutdown waits for running calls, which never take mu_, but OnModelLoaded does.
+  server_->Shutdown(absl::ToChronoTime(deadline));
+  metrics_endpoint_.reset();
+}
+
+void GenailabServer::Wait() {
+  grpc::Server* server = nullptr;
+  {
+    absl::MutexLock lock(&mu_);
+    if (!started_) return;
+    server = server_.get();
+  }
+  server->Wait();
+}
+
+int GenailabServer::grpc_port() const {
+  absl::MutexLock lock(&mu_);
+  return grpc_port_;
+}
+
+int GenailabServer::metrics_port() const {
+  absl::MutexLock lock(&mu_);
+  return metrics_port_;
+}
+
+}  // namespace genailab

@@ -1,0 +1,111 @@
+// GenailabServer: assembles the serving process: ModelManager (newest version of every model in the
+// repository), GenerativeCore, the GenerativeService, gRPC health checking and server reflection on one
+// gRPC port, and Prometheus metrics on an HTTP port (MetricsEndpoint).
+//
+// Health (grpc.health.v1.Health): "" and "genailab.v1.GenerativeService" are SERVING between Start() and
+// Shutdown(); "genailab.model.<name>" is SERVING for every served model (models loaded later by polling
+// are added as they load). Shutdown() first turns every status NOT_SERVING, then drains.
+//
+// Lifecycle: Create() loads the models; Start() binds (port 0 picks a free port: see grpc_port() /
+// metrics_port()); Shutdown(deadline) stops accepting and cancels calls still running at the deadline;
+// Wait() blocks until shutdown completes. The destructor shuts down immediately if still running.
+// Thread-safety: Shutdown() may be called from any thread (e.g. a signal thread) while another thread
+// is in Wait(); Start() must be called once, before Wait().
+#ifndef GENAILAB_SERVER_GRPC_GENAILAB_SERVER_H_
+#define GENAILAB_SERVER_GRPC_GENAILAB_SERVER_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "server/core/generative_core.h"
+#include "server/core/model_manager.h"
+#include "server/core/server_metrics.h"
+
+namespace grpc {
+class Server;
+}  // namespace grpc
+namespace prometheus {
+class Registry;
+}  // namespace prometheus
+
+namespace genailab {
+
+class GenerativeService;
+class MetricsEndpoint;
+
+class GenailabServer {
+ public:
+  struct Options {
+    // host:port for gRPC; port 0 picks a free port.
+    std::string grpc_address = "127.0.0.1:50051";
+    // host:port for Prometheus' /metrics; empty = no metrics. Port 0 picks a free port.
+    std::string metrics_address = "127.0.0.1:9464";
+    // Required: <root>/<model>/<version>/.
+    std::string repository_root;
+    // "auto", "cpu" or "cuda:N", handed to the loader.
+    std::string device = "auto";
+    // Largest request and response message, in bytes (applied to both directions).
+    int64_t max_message_bytes = int64_t{256} << 20;
+    int64_t max_cells_per_request = 100000;
+    // > 0: poll the repository for new versions this often.
+    absl::Duration poll_interval = absl::ZeroDuration();
+    // Empty = LoadCheckpoint (models/checkpoint.h). Tests inject fakes.
+    ModelLoader loader;
+  };
+
+  // INVALID_ARGUMENT for bad options (message size outside 1..2^31-1, non-positive cell limit, negative
+  // poll interval, empty repository_root); NOT_FOUND if the repository root does not exist. Models that
+  // fail to load are logged and skipped.
+  static absl::StatusOr<std::unique_ptr<GenailabServer>> Create(Options options);
+
+  ~GenailabServer();
+  GenailabServer(const GenailabServer&) = delete;
+  GenailabServer& operator=(const GenailabServer&) = delete;
+
+  // Binds and starts serving. UNAVAILABLE if an address cannot be bound; FAILED_PRECONDITION if called
+  // twice.
+  absl::Status Start();
+  // Marks everything NOT_SERVING, stops accepting calls and waits for running ones until `deadline`.
+  // Idempotent.
+  void Shutdown(absl::Time deadline);
+  // Blocks until the server has shut down (returns at once if it never started).
+  void Wait();
+
+  // The bound ports (0 before Start(), or when metrics are off).
+  int grpc_port() const;
+  int metrics_port() const;
+  // Number of models served now.
+  int served_models() const { return static_cast<int>(manager_->List().size()); }
+
+ private:
+  explicit GenailabServer(Options options);
+  void OnModelLoaded(const ServableModel& model);
+
+  const Options options_;
+
+  // Declared first: the manager's poll thread may call OnModelLoaded until the manager is destroyed.
+  mutable absl::Mutex mu_;
+  bool started_ ABSL_GUARDED_BY(mu_) = false;
+  bool shutting_down_ ABSL_GUARDED_BY(mu_) = false;
+  int grpc_port_ ABSL_GUARDED_BY(mu_) = 0;
+  int metrics_port_ ABSL_GUARDED_BY(mu_) = 0;
+
+  std::shared_ptr<prometheus::Registry> registry_;
+  std::unique_ptr<ServerMetrics> metrics_;
+  std::unique_ptr<MetricsEndpoint> metrics_endpoint_;
+  std::unique_ptr<ModelManager> manager_;
+  std::unique_ptr<GenerativeCore> core_;
+  std::unique_ptr<GenerativeService> service_;
+  // Set under mu_ in Start(); read without it afterwards (Wait) since it never changes again.
+  std::unique_ptr<grpc::Server> server_;
+};
+
+}  // namespace genailab
+
+#endif  // GENAILAB_SERVER_GRPC_GENAILAB_SERVER_H_
