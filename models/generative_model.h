@@ -33,6 +33,29 @@ struct LatentPosterior {
 
 enum class PerturbationMethod { kDefault, kLatentArithmetic, kCounterfactual };
 
+// How an iterative model (diffusion, flow matching) samples. Zero / empty fields mean the model's
+// defaults (recorded in its manifest).
+struct SamplerOptions {
+  // e.g. "ddpm", "ddim", "euler_maruyama", "pf_ode_heun", "predictor_corrector", "euler", "heun".
+  std::string sampler;
+  int steps = 0;
+  float eta = 0.0f;             // DDIM stochasticity (0 = deterministic)
+  float guidance_scale = 0.0f;  // classifier-free guidance weight (0 = model default, 1 = conditional only)
+};
+
+// The state of one request's iterative sampling (its current sample, its step, its own random stream).
+// Created by GenerativeModel::BeginGeneration / BeginPerturbation, advanced by StepSessions (which may
+// advance sessions of many requests in one batched forward pass), and turned into cells by
+// FinishSession. A session is used by one thread at a time; the model that made it must outlive it.
+class SamplingSession {
+ public:
+  virtual ~SamplingSession() = default;
+  virtual int64_t rows() const = 0;
+  virtual int steps_total() const = 0;
+  virtual int steps_done() const = 0;
+  bool done() const { return steps_done() >= steps_total(); }
+};
+
 class GenerativeModel {
  public:
   virtual ~GenerativeModel() = default;
@@ -67,6 +90,34 @@ class GenerativeModel {
                                                           const std::string& target,
                                                           PerturbationMethod method,
                                                           const std::vector<float>& library_size) const = 0;
+
+  // --- Iterative sampling (diffusion, flow matching); VAEs keep the UNIMPLEMENTED defaults. ---
+  // The same seed and options give the same cells, whichever sessions a StepSessions call batches
+  // together.
+
+  // Starts sampling n cells (one per row of `covariates`) with the request's own random stream.
+  virtual absl::StatusOr<std::unique_ptr<SamplingSession>> BeginGeneration(
+      int64_t n, const CovariateCodes& covariates, uint64_t seed, const SamplerOptions& sampler) const {
+    return absl::UnimplementedError("this model does not sample iteratively");
+  }
+  // Starts predicting x (under `source`) under `target` by iterative sampling (e.g. scPPDM-style
+  // conditioning on the control cell, or a flow from control to perturbed cells).
+  virtual absl::StatusOr<std::unique_ptr<SamplingSession>> BeginPerturbation(
+      const DenseMatrix& x, const CovariateCodes& covariates, const std::string& source,
+      const std::string& target, uint64_t seed, const SamplerOptions& sampler) const {
+    return absl::UnimplementedError("this model does not predict perturbations iteratively");
+  }
+  // Advances every session (made by this model, not done) by one step. Sessions may be at different
+  // steps and use different samplers. INVALID_ARGUMENT for a finished or foreign session.
+  virtual absl::Status StepSessions(const std::vector<SamplingSession*>& sessions) const {
+    return absl::UnimplementedError("this model does not sample iteratively");
+  }
+  // The cells of a finished session, in the model's output space. FAILED_PRECONDITION if not done.
+  virtual absl::StatusOr<DenseMatrix> FinishSession(SamplingSession* session) const {
+    return absl::UnimplementedError("this model does not sample iteratively");
+  }
+  // Sampler names this model accepts (empty for models that do not sample iteratively).
+  virtual std::vector<std::string> Samplers() const { return {}; }
 };
 
 }  // namespace genailab
