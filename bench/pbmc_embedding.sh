@@ -18,8 +18,8 @@ bin="$root/bazel-bin"
 work=$(mktemp -d)
 trap 'kill "$server_pid" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
 
-train_flags=(--data="$data" --layer=raw/X --repository="$work/models" --epochs=200 --latent_dim=10
-             --hidden_dims=256,128 --seed=0 --batch_size=64 --kl_warmup_epochs=50)
+train_flags=(--data="$data" --layer=raw/X --repository="$work/models" --epochs=100 --latent_dim=10
+             --hidden_dims=128 --seed=0 --batch_size=64 --kl_warmup_epochs=20)
 "$bin/trainer/genailab-train" "${train_flags[@]}" --model=pbmc_cvae --model_type=cvae \
   --covariate_keys=bulk_labels | tail -2
 "$bin/trainer/genailab-train" "${train_flags[@]}" --model=pbmc_vae --model_type=vae | tail -2
