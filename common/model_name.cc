@@ -1,6 +1,7 @@
 #include "common/model_name.h"
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 
 namespace genailab {
@@ -19,6 +20,9 @@ absl::Status ValidateModelName(absl::string_view name, absl::string_view field) 
       return absl::InvalidArgumentError(absl::StrCat(
           field, " '", name, "' may contain only letters, digits, '.', '_' and '-'"));
     }
+  }
+  if (absl::StrContains(name, "..")) {
+    return absl::InvalidArgumentError(absl::StrCat(field, " '", name, "' must not contain '..'"));
   }
   return absl::OkStatus();
 }

@@ -8,8 +8,8 @@
 
 namespace genailab {
 
-// OK for 1-128 characters of [A-Za-z0-9._-] starting with a letter or digit (so never "." or ".."
-// and never a path separator); INVALID_ARGUMENT naming `field` otherwise.
+// OK for 1-128 characters of [A-Za-z0-9._-] starting with a letter or digit and holding no ".." (so
+// never "." or "..", never a path separator); INVALID_ARGUMENT naming `field` otherwise.
 absl::Status ValidateModelName(absl::string_view name, absl::string_view field = "model.name");
 
 }  // namespace genailab

@@ -7,11 +7,11 @@ PACKAGES=(
   # build
   bazel-bootstrap bazel-rules-java bazel-platforms bazel-skylib g++ pkg-config
   # libraries
-  libtorch-dev libopenblas0-openmp libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
-  libabsl-dev libspdlog-dev libfmt-dev libhdf5-dev prometheus-cpp-dev nlohmann-json3-dev libssl-dev zlib1g-dev
+  libtorch-dev libgloo-dev libyaml-cpp-dev libopenblas0-openmp libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
+  libabsl-dev libspdlog-dev libfmt-dev libhdf5-dev prometheus-cpp-dev nlohmann-json3-dev libssl-dev zlib1g-dev openssl
   libgtest-dev libgmock-dev googletest
   # Python side: evaluation scripts, checks that Python reads our files, the Python client
-  python3-torch python3-numpy python3-anndata python3-h5py python3-grpcio python3-grpc-tools
+  python3-torch python3-numpy python3-anndata python3-h5py python3-grpcio python3-grpc-tools python3-matplotlib python3-yaml
   # deploy checks (promtool)
   prometheus
 )
