@@ -12,6 +12,8 @@
 #include "absl/strings/str_cat.h"
 #include "common/sha256.h"
 #include "common/status_macros.h"
+#include "models/diffusion/iterative_loader.h"
+#include "models/diffusion/iterative_options.h"
 #include "models/vae_model.h"
 #include "models/vae_module.h"
 
@@ -53,8 +55,14 @@ absl::StatusOr<std::unique_ptr<GenerativeModel>> LoadCheckpoint(const std::strin
   if (manifest.weights_sha256.empty()) {
     return absl::InvalidArgumentError("manifest: weights_sha256 is empty");
   }
-  GENAILAB_ASSIGN_OR_RETURN(VaeModuleOptions options, VaeModuleOptionsFromManifest(manifest));
-  GENAILAB_ASSIGN_OR_RETURN(torch::Device torch_device, ResolveDevice(device));
+  // Diffusion / flow-matching checkpoints are built by their own loader after the same integrity check.
+  const bool iterative = IsIterativeModelType(manifest.model_type);
+  VaeModuleOptions options;
+  torch::Device torch_device(torch::kCPU);
+  if (!iterative) {
+    GENAILAB_ASSIGN_OR_RETURN(options, VaeModuleOptionsFromManifest(manifest));
+    GENAILAB_ASSIGN_OR_RETURN(torch_device, ResolveDevice(device));
+  }
 
   const std::string weights_path = (folder / manifest.weights_file).string();
   GENAILAB_ASSIGN_OR_RETURN(std::string sha256, Sha256OfFile(weights_path));
@@ -62,6 +70,7 @@ absl::StatusOr<std::unique_ptr<GenerativeModel>> LoadCheckpoint(const std::strin
     return absl::DataLossError(absl::StrCat("weights ", weights_path, " have sha256 ", sha256,
                                             " but the manifest's weights_sha256 is ", manifest.weights_sha256));
   }
+  if (iterative) return LoadIterativeModel(manifest, weights_path, device);
   try {
     VaeModule module(options);
     torch::load(module, weights_path);

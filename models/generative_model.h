@@ -43,6 +43,23 @@ struct SamplerOptions {
   float guidance_scale = 0.0f;  // classifier-free guidance weight (0 = model default, 1 = conditional only)
 };
 
+// Covariate mixtures: one cells x cardinality weight matrix per manifest covariate (in manifest order);
+// row i of matrix k weighs the values of covariate k for cell i (one-hot = an ordinary code).
+using CovariateWeights = std::vector<DenseMatrix>;
+
+// Importance-sampled bounds on log p(x) (nats per cell, averaged over cells).
+struct LikelihoodBoundOptions {
+  int samples = 50;           // K draws from q(z | x) per cell
+  uint64_t seed = 0;          // the draws: the same seed gives the same bounds
+  int64_t batch_size = 256;   // cells per forward pass
+};
+struct LikelihoodBounds {
+  double elbo = 0.0;  // Monte-Carlo ELBO: mean over the K draws of log w_k
+  double iwae = 0.0;  // IWAE bound: log of the mean of w_k over the same draws; >= elbo
+  int samples = 0;
+  int64_t cells = 0;
+};
+
 // The state of one request's iterative sampling (its current sample, its step, its own random stream).
 // Created by GenerativeModel::BeginGeneration / BeginPerturbation, advanced by StepSessions (which may
 // advance sessions of many requests in one batched forward pass), and turned into cells by
@@ -118,6 +135,25 @@ class GenerativeModel {
   }
   // Sampler names this model accepts (empty for models that do not sample iteratively).
   virtual std::vector<std::string> Samplers() const { return {}; }
+
+  // --- Latent-variable models (VAEs); others keep the UNIMPLEMENTED defaults. ---
+
+  // Decoder mean for z (cells x latent_dim) under mixed covariate values: the decoder sees the weighted
+  // sum of the covariates' embeddings (see CovariateWeights; empty for a model without covariates).
+  // One-hot weights give exactly Decode. library_size as for Decode. INVALID_ARGUMENT naming the field
+  // for shape mismatches, negative or non-finite weights.
+  virtual absl::StatusOr<DenseMatrix> DecodeMixed(const DenseMatrix& z, const CovariateWeights& covariate_weights,
+                                                  const std::vector<float>& library_size) const {
+    return absl::UnimplementedError("this model does not decode mixed covariates");
+  }
+  // ELBO and IWAE bounds of cells x (preprocessed input) under the model; `counts` are the raw counts
+  // the likelihood scores for negative-binomial models (empty otherwise). INVALID_ARGUMENT naming the
+  // field for bad shapes or options.
+  virtual absl::StatusOr<LikelihoodBounds> EstimateLikelihoodBounds(const DenseMatrix& x, const DenseMatrix& counts,
+                                                                    const CovariateCodes& covariates,
+                                                                    const LikelihoodBoundOptions& options) const {
+    return absl::UnimplementedError("this model has no likelihood bounds");
+  }
 };
 
 }  // namespace genailab

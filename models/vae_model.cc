@@ -2,6 +2,7 @@
 
 #include <ATen/CPUGeneratorImpl.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <exception>
@@ -91,6 +92,42 @@ absl::Status ValidateCovariateCodes(const ModelManifest& manifest, const Covaria
         return absl::InvalidArgumentError(absl::StrCat(field, "[", k, "] (\"", spec.name, "\"): code ", code,
                                                        " at row ", row, " is out of range [0, ", cardinality,
                                                        ")"));
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateCovariateWeights(const ModelManifest& manifest, const CovariateWeights& weights, int64_t rows,
+                                      const std::string& field) {
+  if (weights.empty()) {
+    if (manifest.model_type == "cvae") {
+      return absl::InvalidArgumentError(absl::StrCat(field, ": the model is conditioned on ",
+                                                     manifest.covariates.size(), " covariate(s) but none were given"));
+    }
+    return absl::OkStatus();
+  }
+  if (weights.size() != manifest.covariates.size()) {
+    return absl::InvalidArgumentError(absl::StrCat(field, ": expected ", manifest.covariates.size(),
+                                                   " weight matrices (one per manifest covariate), got ",
+                                                   weights.size()));
+  }
+  for (size_t k = 0; k < weights.size(); ++k) {
+    const CovariateSpec& spec = manifest.covariates[k];
+    const std::string name = absl::StrCat(field, "[", k, "] (\"", spec.name, "\")");
+    GENAILAB_RETURN_IF_ERROR(weights[k].Validate(name));
+    if (weights[k].rows != rows || weights[k].cols != static_cast<int64_t>(spec.values.size())) {
+      return absl::InvalidArgumentError(absl::StrCat(name, ": expected ", rows, " x ", spec.values.size(),
+                                                     " (rows x values), got ", weights[k].rows, " x ",
+                                                     weights[k].cols));
+    }
+    GENAILAB_RETURN_IF_ERROR(weights[k].CheckFinite(name));
+    for (int64_t row = 0; row < rows; ++row) {
+      for (int64_t value = 0; value < weights[k].cols; ++value) {
+        if (weights[k].at(row, value) < 0.0f) {
+          return absl::InvalidArgumentError(absl::StrCat(name, ": weight of \"", spec.values[value], "\" at row ",
+                                                         row, " is negative"));
+        }
       }
     }
   }
@@ -311,6 +348,80 @@ absl::StatusOr<DenseMatrix> VaeModel::PredictPerturbation(const DenseMatrix& x, 
     return TensorToMatrix(module.DecodeMean(z, CovariateTensor(target_covariates, x.rows), library));
   } catch (const std::exception& error) {
     return TorchError("PredictPerturbation", error);
+  }
+}
+
+}  // namespace genailab
+
+namespace genailab {
+
+absl::StatusOr<DenseMatrix> VaeModel::DecodeMixed(const DenseMatrix& z, const CovariateWeights& covariate_weights,
+                                                  const std::vector<float>& library_size) const {
+  GENAILAB_RETURN_IF_ERROR(ValidateMatrix(z, manifest_.latent_dim, "z", "latent dimensions"));
+  GENAILAB_RETURN_IF_ERROR(ValidateCovariateWeights(manifest_, covariate_weights, z.rows, "covariate_weights"));
+  try {
+    torch::InferenceMode guard;
+    torch::Tensor library;
+    if (negative_binomial()) {
+      GENAILAB_ASSIGN_OR_RETURN(library, LibrarySizes(library_size, z.rows));
+    }
+    std::vector<torch::Tensor> weights;
+    if (manifest_.model_type == "cvae") {
+      for (const DenseMatrix& matrix : covariate_weights) weights.push_back(ToDevice(matrix));
+    }
+    return TensorToMatrix(module_.ptr()->DecodeMeanMixed(ToDevice(z), weights, library));
+  } catch (const std::exception& error) {
+    return TorchError("DecodeMixed", error);
+  }
+}
+
+absl::StatusOr<LikelihoodBounds> VaeModel::EstimateLikelihoodBounds(const DenseMatrix& x, const DenseMatrix& counts,
+                                                                    const CovariateCodes& covariates,
+                                                                    const LikelihoodBoundOptions& options) const {
+  GENAILAB_RETURN_IF_ERROR(ValidateMatrix(x, manifest_.gene_names.size(), "x", "genes"));
+  if (x.rows == 0) return absl::InvalidArgumentError("x: has no rows");
+  GENAILAB_RETURN_IF_ERROR(ValidateCovariateCodes(manifest_, covariates, x.rows, "covariates"));
+  if (options.samples < 1) {
+    return absl::InvalidArgumentError(absl::StrCat("samples: must be >= 1, got ", options.samples));
+  }
+  if (options.batch_size < 1) {
+    return absl::InvalidArgumentError(absl::StrCat("batch_size: must be >= 1, got ", options.batch_size));
+  }
+  if (negative_binomial()) {
+    GENAILAB_RETURN_IF_ERROR(ValidateMatrix(counts, manifest_.gene_names.size(), "counts", "genes"));
+    if (counts.rows != x.rows) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("counts: has ", counts.rows, " rows but x has ", x.rows));
+    }
+  }
+  try {
+    torch::InferenceMode guard;
+    at::Generator generator = at::detail::createCPUGenerator(options.seed);
+    VaeModuleImpl& module = *module_.ptr();
+    const torch::Tensor all_x = ToDevice(x);
+    const torch::Tensor all_target = negative_binomial() ? ToDevice(counts) : all_x;
+    const torch::Tensor all_covariates = CovariateTensor(covariates, x.rows);
+    double elbo_sum = 0.0, iwae_sum = 0.0;
+    for (int64_t start = 0; start < x.rows; start += options.batch_size) {
+      const int64_t length = std::min(options.batch_size, x.rows - start);
+      const torch::Tensor batch_x = all_x.narrow(0, start, length);
+      const torch::Tensor batch_target = all_target.narrow(0, start, length);
+      const torch::Tensor batch_covariates =
+          all_covariates.defined() ? all_covariates.narrow(0, start, length) : torch::Tensor();
+      const torch::Tensor library = negative_binomial() ? batch_target.sum(1) : torch::Tensor();
+      const torch::Tensor log_weights = module.LogImportanceWeights(batch_x, batch_covariates, batch_target, library,
+                                                                    options.samples, generator);
+      elbo_sum += MonteCarloElbo(log_weights).sum().item<double>();
+      iwae_sum += ImportanceWeightedBound(log_weights).sum().item<double>();
+    }
+    LikelihoodBounds bounds;
+    bounds.elbo = elbo_sum / static_cast<double>(x.rows);
+    bounds.iwae = iwae_sum / static_cast<double>(x.rows);
+    bounds.samples = options.samples;
+    bounds.cells = x.rows;
+    return bounds;
+  } catch (const std::exception& error) {
+    return TorchError("EstimateLikelihoodBounds", error);
   }
 }
 

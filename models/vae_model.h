@@ -56,6 +56,12 @@ class VaeModel final : public GenerativeModel {
                                                   const std::string& source, const std::string& target,
                                                   PerturbationMethod method,
                                                   const std::vector<float>& library_size) const override;
+  absl::StatusOr<DenseMatrix> DecodeMixed(const DenseMatrix& z, const CovariateWeights& covariate_weights,
+                                          const std::vector<float>& library_size) const override;
+  // Library sizes for NB models are the row sums of `counts`.
+  absl::StatusOr<LikelihoodBounds> EstimateLikelihoodBounds(const DenseMatrix& x, const DenseMatrix& counts,
+                                                            const CovariateCodes& covariates,
+                                                            const LikelihoodBoundOptions& options) const override;
 
  private:
   VaeModel(ModelManifest manifest, VaeModule module, torch::Device device);
@@ -74,6 +80,12 @@ class VaeModel final : public GenerativeModel {
   const VaeModule module_;
   const torch::Device device_;
 };
+
+// Checks mixed covariate weights against the manifest: either empty (only allowed when the model is not
+// conditioned) or one rows x cardinality matrix per manifest covariate, finite and >= 0.
+// INVALID_ARGUMENT naming `field`, the covariate and the offending row.
+absl::Status ValidateCovariateWeights(const ModelManifest& manifest, const CovariateWeights& weights, int64_t rows,
+                                      const std::string& field);
 
 // Copies a 2-D float tensor (any device) into a DenseMatrix.
 DenseMatrix TensorToMatrix(const torch::Tensor& tensor);

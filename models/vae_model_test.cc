@@ -277,5 +277,68 @@ TEST(VaeModelTest, CreateRejectsModuleOfAnotherArchitecture) {
   EXPECT_THAT(model.status().message(), HasSubstr("architecture"));
 }
 
+// One-hot rows for `codes` (one code per covariate per row).
+CovariateWeights OneHot(const ModelManifest& manifest, const CovariateCodes& codes) {
+  CovariateWeights weights;
+  for (size_t k = 0; k < codes.size(); ++k) {
+    DenseMatrix matrix(static_cast<int64_t>(codes[k].size()), static_cast<int64_t>(manifest.covariates[k].values.size()));
+    for (size_t i = 0; i < codes[k].size(); ++i) matrix.at(static_cast<int64_t>(i), codes[k][i]) = 1.0f;
+    weights.push_back(std::move(matrix));
+  }
+  return weights;
+}
+
+TEST(VaeModelDecodeMixedTest, OneHotWeightsDecodeExactlyLikeCodes) {
+  for (const std::string likelihood : {"gaussian", "negative_binomial"}) {
+    const ModelManifest manifest = Manifest("cvae", likelihood);
+    std::unique_ptr<VaeModel> model = MakeModel(manifest);
+    DenseMatrix z(4, kLatent);
+    for (int64_t i = 0; i < 4; ++i) z.at(i, 0) = 0.5f * static_cast<float>(i), z.at(i, 1) = -0.3f;
+    const CovariateCodes codes = {{0, 1, 1, 0}, {2, 0, 1, 2}};
+    absl::StatusOr<DenseMatrix> decoded = model->Decode(z, codes, {});
+    absl::StatusOr<DenseMatrix> mixed = model->DecodeMixed(z, OneHot(manifest, codes), {});
+    ASSERT_TRUE(decoded.ok()) << decoded.status();
+    ASSERT_TRUE(mixed.ok()) << mixed.status();
+    ExpectNear(*mixed, *decoded, 1e-5f);
+  }
+}
+
+TEST(VaeModelDecodeMixedTest, LinearDecoderMixesLinearly) {
+  // Without hidden layers the Gaussian decoder is affine in its input, so decoding the 30/70 mixture of
+  // two embeddings is the 30/70 mixture of the two decodes.
+  ModelManifest manifest = Manifest("cvae", "gaussian");
+  manifest.hidden_dims = {};
+  std::unique_ptr<VaeModel> model = MakeModel(manifest);
+  DenseMatrix z(1, kLatent);
+  z.at(0, 0) = 0.7f;
+  absl::StatusOr<DenseMatrix> ctrl = model->Decode(z, {{0}, {1}}, {});
+  absl::StatusOr<DenseMatrix> stim = model->Decode(z, {{1}, {1}}, {});
+  DenseMatrix condition(1, 2), batch(1, 3);
+  condition.at(0, 0) = 0.3f;
+  condition.at(0, 1) = 0.7f;
+  batch.at(0, 1) = 1.0f;
+  absl::StatusOr<DenseMatrix> mixed = model->DecodeMixed(z, {condition, batch}, {});
+  ASSERT_TRUE(ctrl.ok() && stim.ok() && mixed.ok());
+  DenseMatrix expected(1, kGenes);
+  for (int64_t j = 0; j < kGenes; ++j) expected.at(0, j) = 0.3f * ctrl->at(0, j) + 0.7f * stim->at(0, j);
+  ExpectNear(*mixed, expected, 1e-5f);
+}
+
+TEST(VaeModelDecodeMixedTest, RejectsMalformedWeights) {
+  const ModelManifest manifest = Manifest("cvae", "gaussian");
+  std::unique_ptr<VaeModel> model = MakeModel(manifest);
+  DenseMatrix z(1, kLatent);
+  CovariateWeights weights = OneHot(manifest, {{0}, {1}});
+  weights[1].at(0, 2) = -0.5f;
+  absl::StatusOr<DenseMatrix> negative = model->DecodeMixed(z, weights, {});
+  EXPECT_EQ(negative.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(negative.status().message(), HasSubstr("covariate_weights[1] (\"batch\"): weight of \"b3\" at row 0"));
+  absl::StatusOr<DenseMatrix> shape = model->DecodeMixed(z, {DenseMatrix(1, 2), DenseMatrix(1, 2)}, {});
+  EXPECT_EQ(shape.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(shape.status().message(), HasSubstr("expected 1 x 3"));
+  absl::StatusOr<DenseMatrix> missing = model->DecodeMixed(z, {}, {});
+  EXPECT_THAT(missing.status().message(), HasSubstr("none were given"));
+}
+
 }  // namespace
 }  // namespace genailab

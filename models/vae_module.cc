@@ -140,15 +140,38 @@ VaePosterior VaeModuleImpl::Encode(const torch::Tensor& x, const torch::Tensor& 
                       encoder_log_variance_->forward(hidden).clamp(kMinLogVariance, kMaxLogVariance)};
 }
 
+torch::Tensor VaeModuleImpl::WithMixedCovariates(const torch::Tensor& input,
+                                                 const std::vector<torch::Tensor>& weights) {
+  if (!options_.conditioned) return input;
+  std::vector<torch::Tensor> parts = {input};
+  for (size_t k = 0; k < covariate_embeddings_->size(); ++k) {
+    auto* embedding = covariate_embeddings_[k]->as<torch::nn::Embedding>();
+    parts.push_back(torch::matmul(weights.at(k).to(input.dtype()), embedding->weight));
+  }
+  return torch::cat(parts, 1);
+}
+
 torch::Tensor VaeModuleImpl::DecodeNormalized(const torch::Tensor& z, const torch::Tensor& covariates) {
-  torch::Tensor output = decoder_output_->forward(RunMlp(decoder_, WithCovariates(z, covariates)));
+  return DecodeNormalizedFromInput(WithCovariates(z, covariates));
+}
+
+torch::Tensor VaeModuleImpl::DecodeNormalizedFromInput(const torch::Tensor& decoder_input) {
+  torch::Tensor output = decoder_output_->forward(RunMlp(decoder_, decoder_input));
   if (options_.likelihood == kNegativeBinomialLikelihood) return torch::softmax(output, 1);
   return output;
 }
 
+torch::Tensor VaeModuleImpl::DecodeMeanMixed(const torch::Tensor& z, const std::vector<torch::Tensor>& covariate_weights,
+                                             const torch::Tensor& library_size) {
+  return ScaleToLibrary(DecodeNormalizedFromInput(WithMixedCovariates(z, covariate_weights)), library_size);
+}
+
 torch::Tensor VaeModuleImpl::DecodeMean(const torch::Tensor& z, const torch::Tensor& covariates,
                                         const torch::Tensor& library_size) {
-  torch::Tensor normalized = DecodeNormalized(z, covariates);
+  return ScaleToLibrary(DecodeNormalized(z, covariates), library_size);
+}
+
+torch::Tensor VaeModuleImpl::ScaleToLibrary(const torch::Tensor& normalized, const torch::Tensor& library_size) const {
   if (options_.likelihood != kNegativeBinomialLikelihood) return normalized;
   return normalized * library_size.reshape({-1, 1});
 }
@@ -176,6 +199,34 @@ VaeLossTerms VaeModuleImpl::Loss(const torch::Tensor& x, const torch::Tensor& co
   terms.loss = terms.reconstruction + kl_weight * terms.kl;
   return terms;
 }
+
+torch::Tensor VaeModuleImpl::LogImportanceWeights(const torch::Tensor& x, const torch::Tensor& covariates,
+                                                  const torch::Tensor& target, const torch::Tensor& library_size,
+                                                  int64_t samples, c10::optional<at::Generator> generator) {
+  VaePosterior posterior = Encode(x, covariates);
+  const int64_t cells = x.size(0);
+  torch::Tensor noise = torch::randn({samples, cells, options_.latent_dim}, generator,
+                                     torch::TensorOptions().dtype(posterior.mean.dtype()))
+                            .to(posterior.mean.device());
+  torch::Tensor z = posterior.mean.unsqueeze(0) + torch::exp(0.5 * posterior.log_variance).unsqueeze(0) * noise;
+  torch::Tensor flat_z = z.reshape({samples * cells, options_.latent_dim});
+  auto repeat_rows = [samples](const torch::Tensor& tensor) {
+    if (!tensor.defined()) return tensor;
+    return tensor.dim() == 1 ? tensor.repeat({samples}) : tensor.repeat({samples, 1});
+  };
+  torch::Tensor mean = DecodeMean(flat_z, repeat_rows(covariates), repeat_rows(library_size));
+  torch::Tensor log_likelihood = LogLikelihood(repeat_rows(target), mean).reshape({samples, cells});
+  torch::Tensor log_prior = GaussianLogLikelihood(z, torch::zeros_like(z), torch::zeros_like(z));
+  torch::Tensor log_posterior =
+      GaussianLogLikelihood(z, posterior.mean.unsqueeze(0), posterior.log_variance.unsqueeze(0));
+  return log_likelihood + log_prior - log_posterior;
+}
+
+torch::Tensor ImportanceWeightedBound(const torch::Tensor& log_weights) {
+  return torch::logsumexp(log_weights, 0) - std::log(static_cast<double>(log_weights.size(0)));
+}
+
+torch::Tensor MonteCarloElbo(const torch::Tensor& log_weights) { return log_weights.mean(0); }
 
 torch::Tensor VaeModuleImpl::Theta() const {
   if (!log_theta_.defined()) return torch::Tensor();

@@ -92,12 +92,32 @@ class VaeModuleImpl : public torch::nn::Cloneable<VaeModuleImpl> {
   VaeLossTerms Loss(const torch::Tensor& x, const torch::Tensor& covariates, const torch::Tensor& target,
                     const torch::Tensor& library_size, double kl_weight, bool sample_latent);
 
+  // log importance weights log w_k = log p(target | z_k) + log N(z_k; 0, I) - log q(z_k | x) of `samples`
+  // draws z_k ~ q(z | x, covariates), from `generator` (torch's default generator when nullopt), decoded
+  // in one batch of samples * cells rows: shape samples x cells. See ImportanceWeightedBound.
+  torch::Tensor LogImportanceWeights(const torch::Tensor& x, const torch::Tensor& covariates,
+                                     const torch::Tensor& target, const torch::Tensor& library_size,
+                                     int64_t samples, c10::optional<at::Generator> generator);
+
+  // Decoder output for z under a weighted mixture of covariate values: covariate_weights[k] is
+  // cells x cardinality_k (float; each row is usually a convex combination) and the decoder sees
+  // covariate_weights[k] @ embedding_k.weight in place of the embedding of one code. One-hot rows give
+  // exactly DecodeMean. Ignored (may be empty) when the module is not conditioned.
+  torch::Tensor DecodeMeanMixed(const torch::Tensor& z, const std::vector<torch::Tensor>& covariate_weights,
+                                const torch::Tensor& library_size);
+
   // Per-gene inverse dispersion theta (negative binomial only): shape n_genes.
   torch::Tensor Theta() const;
 
  private:
   // [input, embeddings of each covariate column] when conditioned, else input.
   torch::Tensor WithCovariates(const torch::Tensor& input, const torch::Tensor& covariates);
+  // [input, mixed embeddings] when conditioned, else input.
+  torch::Tensor WithMixedCovariates(const torch::Tensor& input, const std::vector<torch::Tensor>& weights);
+  // DecodeNormalized from the decoder's input rows ([z, embeddings]).
+  torch::Tensor DecodeNormalizedFromInput(const torch::Tensor& decoder_input);
+  // NB proportions times library_size (per row); Gaussian means unchanged.
+  torch::Tensor ScaleToLibrary(const torch::Tensor& normalized, const torch::Tensor& library_size) const;
 
   VaeModuleOptions options_;
   torch::nn::ModuleList covariate_embeddings_{nullptr};
@@ -121,6 +141,13 @@ torch::Tensor GaussianLogLikelihood(const torch::Tensor& x, const torch::Tensor&
 //   + theta * log(theta / (theta + mu)) + x * log(mu / (theta + mu)).
 torch::Tensor NegativeBinomialLogLikelihood(const torch::Tensor& x, const torch::Tensor& mu,
                                             const torch::Tensor& log_theta);
+
+// The importance-weighted bound (Burda et al., 2016) per cell from log weights (samples x cells):
+// log (1/K) sum_k w_k. With K = 1 it is that sample's ELBO; for K > 1 it is >= MonteCarloElbo of the same
+// weights (Jensen), and it rises towards log p(x) as K grows.
+torch::Tensor ImportanceWeightedBound(const torch::Tensor& log_weights);
+// The Monte-Carlo ELBO per cell from the same log weights: (1/K) sum_k log w_k.
+torch::Tensor MonteCarloElbo(const torch::Tensor& log_weights);
 
 // KL(N(mean, exp(log_variance)) || N(0, I)) summed over the last dimension.
 torch::Tensor KlToStandardNormal(const torch::Tensor& mean, const torch::Tensor& log_variance);

@@ -1,6 +1,10 @@
 #include "models/vae_training.h"
 
 #include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <random>
 #include <string>
 #include <vector>
@@ -173,6 +177,183 @@ TEST(TrainVaeTest, RejectsInconsistentData) {
   on_missing_gpu.device = "cuda:64";
   result = TrainVae(Manifest("cvae", "gaussian"), train, TrainingData(), on_missing_gpu, nullptr);
   EXPECT_EQ(result.status().code(), absl::StatusCode::kUnavailable);
+}
+
+// Trains and saves into a fresh folder under TEST_TMPDIR; returns the weights' sha256 from the manifest.
+std::string TrainAndHashWeights(const VaeTrainingOptions& options, const std::string& folder,
+                                std::vector<EpochReport>* reports = nullptr) {
+  const TrainingData train = TwoClusters(96, 1);
+  const TrainingData validation = TwoClusters(16, 2);
+  absl::StatusOr<std::unique_ptr<TrainedVae>> trained =
+      TrainVae(Manifest("cvae", "gaussian"), train, validation, options, [reports](const EpochReport& report) {
+        if (reports != nullptr) reports->push_back(report);
+      });
+  EXPECT_TRUE(trained.ok()) << trained.status();
+  if (!trained.ok()) return "";
+  const std::string directory = std::string(std::getenv("TEST_TMPDIR")) + "/" + folder;
+  std::filesystem::create_directories(directory);
+  EXPECT_TRUE((*trained)->Save(directory, 1).ok());
+  std::ifstream file(directory + "/manifest.json");
+  std::stringstream json;
+  json << file.rdbuf();
+  return ModelManifest::FromJson(json.str()).value().weights_sha256;
+}
+
+TEST(TrainVaeTest, SameSeedGivesIdenticalWeightsAndAnotherSeedDoesNot) {
+  VaeTrainingOptions options = FastOptions();
+  options.epochs = 3;
+  const std::string first = TrainAndHashWeights(options, "seed_a");
+  const std::string again = TrainAndHashWeights(options, "seed_b");
+  options.seed = 4;
+  const std::string other = TrainAndHashWeights(options, "seed_c");
+  ASSERT_FALSE(first.empty());
+  EXPECT_EQ(first, again);
+  EXPECT_NE(first, other);
+}
+
+TEST(TrainVaeTest, CancelledRunResumesFromItsCheckpointToTheSameWeights) {
+  VaeTrainingOptions options = FastOptions();
+  options.epochs = 5;
+  options.lr_schedule = "cosine";
+  const std::string uninterrupted = TrainAndHashWeights(options, "uninterrupted");
+
+  options.checkpoint_path = std::string(std::getenv("TEST_TMPDIR")) + "/resume.ckpt";
+  int epochs_done = 0;
+  options.cancelled = [&epochs_done] { return epochs_done >= 2; };
+  absl::StatusOr<std::unique_ptr<TrainedVae>> cancelled =
+      TrainVae(Manifest("cvae", "gaussian"), TwoClusters(96, 1), TwoClusters(16, 2), options,
+               [&epochs_done](const EpochReport&) { ++epochs_done; });
+  EXPECT_EQ(cancelled.status().code(), absl::StatusCode::kCancelled);
+  EXPECT_THAT(cancelled.status().message(), HasSubstr("epoch 3"));
+  ASSERT_TRUE(std::filesystem::exists(options.checkpoint_path));
+
+  options.cancelled = nullptr;
+  std::vector<EpochReport> reports;
+  const std::string resumed = TrainAndHashWeights(options, "resumed", &reports);
+  ASSERT_EQ(reports.size(), 3u);
+  EXPECT_EQ(reports.front().epoch, 3);
+  EXPECT_EQ(reports.front().resumed_from_epoch, 2);
+  EXPECT_EQ(resumed, uninterrupted);
+}
+
+TEST(TrainVaeTest, CheckpointOfAnotherSeedIsRefused) {
+  VaeTrainingOptions options = FastOptions();
+  options.epochs = 1;
+  options.checkpoint_path = std::string(std::getenv("TEST_TMPDIR")) + "/seeded.ckpt";
+  ASSERT_FALSE(TrainAndHashWeights(options, "seeded").empty());
+  options.seed = 99;
+  absl::StatusOr<std::unique_ptr<TrainedVae>> result =
+      TrainVae(Manifest("cvae", "gaussian"), TwoClusters(96, 1), TwoClusters(16, 2), options, nullptr);
+  EXPECT_EQ(result.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(result.status().message(), HasSubstr("written with seed 3"));
+}
+
+TEST(TrainVaeTest, OneProcessWithShardsMatchesTheShardedTrajectoryOfItsRanks) {
+  // batch_shards changes how a step's randomness is drawn, not the objective: with one shard and with two
+  // the runs differ, but both train.
+  VaeTrainingOptions options = FastOptions();
+  options.epochs = 2;
+  options.batch_shards = 2;
+  std::vector<EpochReport> reports;
+  const std::string sharded = TrainAndHashWeights(options, "sharded", &reports);
+  ASSERT_EQ(reports.size(), 2u);
+  EXPECT_LT(reports.back().loss, reports.front().loss);
+  options.batch_shards = 1;
+  EXPECT_NE(TrainAndHashWeights(options, "unsharded"), sharded);
+}
+
+TEST(TrainVaeTest, EarlyStoppingEndsTrainingWhenValidationStopsImproving) {
+  VaeTrainingOptions options = FastOptions();
+  options.early_stopping_patience = 2;
+  options.early_stopping_min_delta = 1e9;  // no epoch can improve by this much
+  std::vector<EpochReport> reports;
+  absl::StatusOr<std::unique_ptr<TrainedVae>> trained =
+      TrainVae(Manifest("cvae", "gaussian"), TwoClusters(96, 1), TwoClusters(16, 2), options,
+               [&reports](const EpochReport& report) { reports.push_back(report); });
+  ASSERT_TRUE(trained.ok()) << trained.status();
+  // Epoch 1 sets the best loss; epochs 2 and 3 fail to improve on it.
+  ASSERT_EQ(reports.size(), 3u);
+  EXPECT_FALSE(reports[1].stopped_early);
+  EXPECT_TRUE(reports[2].stopped_early);
+  EXPECT_EQ((*trained)->model().manifest().training_metrics.at("epochs"), 3.0);
+  EXPECT_EQ((*trained)->model().manifest().training_metrics.at("stopped_early"), 1.0);
+}
+
+TEST(ScheduledLearningRateTest, ConstantCosineAndStep) {
+  VaeTrainingOptions options;
+  options.epochs = 10;
+  options.learning_rate = 1.0;
+  EXPECT_DOUBLE_EQ(ScheduledLearningRate(options, 7), 1.0);
+  options.lr_schedule = "cosine";
+  options.min_learning_rate = 0.1;
+  EXPECT_DOUBLE_EQ(ScheduledLearningRate(options, 1), 1.0);
+  EXPECT_NEAR(ScheduledLearningRate(options, 6), 0.55, 1e-12);  // half way: the mean of both ends
+  EXPECT_GT(ScheduledLearningRate(options, 10), 0.1);
+  EXPECT_LT(ScheduledLearningRate(options, 10), ScheduledLearningRate(options, 9));
+  options.lr_schedule = "step";
+  options.lr_step_epochs = 3;
+  options.lr_step_gamma = 0.5;
+  EXPECT_DOUBLE_EQ(ScheduledLearningRate(options, 3), 1.0);
+  EXPECT_DOUBLE_EQ(ScheduledLearningRate(options, 4), 0.5);
+  EXPECT_DOUBLE_EQ(ScheduledLearningRate(options, 7), 0.25);
+}
+
+TEST(ValidateVaeTrainingOptionsTest, NamesTheField) {
+  VaeTrainingOptions options;
+  options.lr_schedule = "linear";
+  EXPECT_THAT(ValidateVaeTrainingOptions(options).message(), HasSubstr("lr_schedule 'linear'"));
+  options = VaeTrainingOptions();
+  options.gradient_clip_norm = -1;
+  EXPECT_EQ(ValidateVaeTrainingOptions(options).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(ValidateVaeTrainingOptions(options).message(), HasSubstr("gradient_clip_norm"));
+  options = VaeTrainingOptions();
+  options.early_stopping_patience = -1;
+  EXPECT_THAT(ValidateVaeTrainingOptions(options).message(), HasSubstr("early_stopping_patience"));
+  options = VaeTrainingOptions();
+  options.distributed.world_size = 2;
+  options.batch_shards = 3;
+  EXPECT_THAT(ValidateVaeTrainingOptions(options).message(), HasSubstr("batch_shards"));
+  options.batch_shards = 4;
+  EXPECT_TRUE(ValidateVaeTrainingOptions(options).ok());
+}
+
+TEST(TrainVaeTest, CyclicalKlScheduleTrainsAndTheIwaeBoundIsReported) {
+  VaeTrainingOptions options = FastOptions();
+  options.epochs = 4;
+  options.kl_schedule = "cyclical";
+  options.kl_cycle_epochs = 2;
+  options.iwae_samples = 8;
+  absl::StatusOr<std::unique_ptr<TrainedVae>> trained =
+      TrainVae(Manifest("cvae", "gaussian"), TwoClusters(96, 1), TwoClusters(32, 2), options, nullptr);
+  ASSERT_TRUE(trained.ok()) << trained.status();
+  const ModelManifest& manifest = (*trained)->model().manifest();
+  EXPECT_EQ(manifest.hyperparameters.at("kl_schedule"), "cyclical");
+  const double iwae = manifest.training_metrics.at("iwae_bound_k8");
+  const double elbo = manifest.training_metrics.at("elbo_k8");
+  EXPECT_TRUE(std::isfinite(elbo));
+  EXPECT_GE(iwae, elbo);  // the same draws: Jensen's inequality
+  options.kl_schedule = "cosine";
+  EXPECT_THAT(ValidateVaeTrainingOptions(options).message(), HasSubstr("kl_schedule"));
+  options.kl_schedule = "linear";
+  options.iwae_samples = -1;
+  EXPECT_THAT(ValidateVaeTrainingOptions(options).message(), HasSubstr("iwae_samples"));
+}
+
+TEST(DistributedOptionsFromEnvironmentTest, ReadsTorchrunVariables) {
+  setenv("WORLD_SIZE", "4", 1);
+  setenv("RANK", "3", 1);
+  setenv("MASTER_ADDR", "10.0.0.1", 1);
+  setenv("MASTER_PORT", "1234", 1);
+  absl::StatusOr<DistributedOptions> options = DistributedOptionsFromEnvironment();
+  ASSERT_TRUE(options.ok()) << options.status();
+  EXPECT_EQ(options->world_size, 4);
+  EXPECT_EQ(options->rank, 3);
+  EXPECT_EQ(options->master_addr, "10.0.0.1");
+  EXPECT_EQ(options->master_port, 1234);
+  setenv("RANK", "4", 1);
+  EXPECT_THAT(DistributedOptionsFromEnvironment().status().message(), HasSubstr("RANK='4'"));
+  for (const char* name : {"WORLD_SIZE", "RANK", "MASTER_ADDR", "MASTER_PORT"}) unsetenv(name);
+  EXPECT_EQ(DistributedOptionsFromEnvironment()->world_size, 1);
 }
 
 }  // namespace
