@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <string>
 #include <thread>
 
@@ -17,6 +18,8 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/status/status.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "server/grpc/genailab_server.h"
@@ -34,6 +37,30 @@ ABSL_FLAG(double, poll_interval_seconds, 0, "Poll the repository for new version
 ABSL_FLAG(std::string, port_file, "",
           "If set, after binding write {\"grpc_port\":N,\"metrics_port\":M} to this file (atomically).");
 ABSL_FLAG(double, drain_seconds, 10, "On SIGINT/SIGTERM, let running calls finish for this long.");
+ABSL_FLAG(std::string, tls_cert, "", "PEM certificate chain of the gRPC port; with --tls_key enables TLS.");
+ABSL_FLAG(std::string, tls_key, "", "PEM private key for --tls_cert.");
+ABSL_FLAG(std::string, tls_client_ca, "",
+          "PEM CA bundle; set = mutual TLS (clients must present a certificate signed by it).");
+ABSL_FLAG(std::string, token_file, "",
+          "Accepted bearer tokens, one per line; set = calls need 'authorization: Bearer <token>' "
+          "(health checks excepted). Requires TLS.");
+ABSL_FLAG(int, instances_per_device, 1,
+          "Copies of every model version on the device, each with its own batcher (and sampler scheduler).");
+ABSL_FLAG(int64_t, max_batch_cells, 1024,
+          "Most cells in one batch; larger Encode/Decode/PredictPerturbation requests are split into parts.");
+ABSL_FLAG(double, max_queue_delay_ms, 0,
+          "How long a queued request may wait for batch companions (0 = natural batching: whatever queued "
+          "while the previous batch ran).");
+ABSL_FLAG(int64_t, max_queue_requests, 1024,
+          "Bounded queue per model instance; beyond it requests get RESOURCE_EXHAUSTED with retry-after-ms.");
+ABSL_FLAG(int64_t, max_active_cells, 4096, "Iterative samplers: most cells sampled together per instance.");
+ABSL_FLAG(std::string, version_policy, "latest:1",
+          "Versions served per model: latest:N or specific:V1,V2 (models without an entry in "
+          "--version_policy_file).");
+ABSL_FLAG(std::string, version_policy_file, "",
+          "Per-model version policies: lines '<model> <policy>' ('*' = default; '#' comments).");
+ABSL_FLAG(int64_t, default_chunk_cells, 4096, "GenerateStream: cells per message when the request says 0.");
+ABSL_FLAG(int64_t, max_stream_cells, 10000000, "GenerateStream: most cells one stream may ask for.");
 ABSL_FLAG(std::string, log_level, "info", "trace, debug, info, warn, error, critical or off.");
 
 namespace genailab {
@@ -44,6 +71,40 @@ struct RunOptions {
   std::string port_file;
   absl::Duration drain = absl::Seconds(10);
 };
+
+// auto, cpu or cuda:N.
+bool IsDevice(const std::string& device) {
+  if (device == "auto" || device == "cpu") return true;
+  int index = 0;
+  return absl::StartsWith(device, "cuda:") && absl::SimpleAtoi(device.substr(5), &index) && index >= 0;
+}
+
+// The batching, instance, version-policy and streaming flags. INVALID_ARGUMENT naming the flag.
+absl::Status ParseEngineFlags(GenailabServer::Options* server) {
+  if (!IsDevice(server->device)) {
+    return absl::InvalidArgumentError(absl::StrCat("--device must be auto, cpu or cuda:N, got '", server->device, "'"));
+  }
+  server->instances_per_device = absl::GetFlag(FLAGS_instances_per_device);
+  server->max_batch_cells = absl::GetFlag(FLAGS_max_batch_cells);
+  server->max_queue_delay = absl::Microseconds(static_cast<int64_t>(absl::GetFlag(FLAGS_max_queue_delay_ms) * 1000));
+  server->max_queue_requests = absl::GetFlag(FLAGS_max_queue_requests);
+  server->max_active_cells = absl::GetFlag(FLAGS_max_active_cells);
+  server->default_chunk_cells = absl::GetFlag(FLAGS_default_chunk_cells);
+  server->max_stream_cells = absl::GetFlag(FLAGS_max_stream_cells);
+  absl::StatusOr<VersionPolicy> policy = ParseVersionPolicy(absl::GetFlag(FLAGS_version_policy));
+  if (!policy.ok()) return absl::InvalidArgumentError(absl::StrCat("--version_policy: ", policy.status().message()));
+  server->default_version_policy = *policy;
+  const std::string file = absl::GetFlag(FLAGS_version_policy_file);
+  if (!file.empty()) {
+    std::ifstream in(file);
+    if (!in) return absl::InvalidArgumentError(absl::StrCat("--version_policy_file: cannot read '", file, "'"));
+    std::stringstream text;
+    text << in.rdbuf();
+    absl::Status parsed = ParseVersionPolicyFile(text.str(), &server->default_version_policy, &server->version_policies);
+    if (!parsed.ok()) return absl::InvalidArgumentError(absl::StrCat("--version_policy_file: ", parsed.message()));
+  }
+  return absl::OkStatus();
+}
 
 absl::Status WritePortFile(const std::string& path, int grpc_port, int metrics_port) {
   const std::string temporary = absl::StrCat(path, ".tmp");
@@ -129,10 +190,18 @@ int main(int argc, char** argv) {
   options.server.max_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
   options.server.max_cells_per_request = absl::GetFlag(FLAGS_max_cells_per_request);
   options.server.poll_interval = absl::Seconds(absl::GetFlag(FLAGS_poll_interval_seconds));
+  options.server.security.tls_cert_file = absl::GetFlag(FLAGS_tls_cert);
+  options.server.security.tls_key_file = absl::GetFlag(FLAGS_tls_key);
+  options.server.security.tls_client_ca_file = absl::GetFlag(FLAGS_tls_client_ca);
+  options.server.security.token_file = absl::GetFlag(FLAGS_token_file);
   options.port_file = absl::GetFlag(FLAGS_port_file);
   options.drain = absl::Seconds(absl::GetFlag(FLAGS_drain_seconds));
   if (options.server.repository_root.empty()) {
     std::fprintf(stderr, "--repository is required\n");
+    return 2;
+  }
+  if (absl::Status engine = genailab::ParseEngineFlags(&options.server); !engine.ok()) {
+    std::fprintf(stderr, "%s\n", std::string(engine.message()).c_str());
     return 2;
   }
   return genailab::Run(options, signals);

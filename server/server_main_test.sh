@@ -1,6 +1,7 @@
 #!/bin/bash
 # Smoke test of the genailab-server binary: starts on an empty repository with port 0, waits for the
-# port file, scrapes /metrics, sends SIGTERM and expects a clean exit 0. Bad flags exit non-zero.
+# port file, scrapes /metrics (including the process memory gauge), sends SIGTERM and expects a clean
+# exit 0. Bad flags exit non-zero.
 set -u
 server="$1"
 repo="${TEST_TMPDIR}/repository"
@@ -32,6 +33,9 @@ exec 3>&-
 if ! grep -q "200 OK" <<<"${body}"; then
   echo "FAIL: /metrics did not answer 200: ${body}"; kill "${pid}"; exit 1
 fi
+if ! grep -q "^process_resident_memory_bytes [1-9]" <<<"${body}"; then
+  echo "FAIL: /metrics lacks process_resident_memory_bytes: ${body}"; kill "${pid}"; exit 1
+fi
 kill -TERM "${pid}"
 wait "${pid}"
 rc=$?
@@ -45,5 +49,13 @@ fi
 "${server}" --repository="${TEST_TMPDIR}/absent" --metrics_address= 2>"${TEST_TMPDIR}/stderr2.txt"
 if [[ $? -eq 0 ]] || ! grep -q "absent" "${TEST_TMPDIR}/stderr2.txt"; then
   echo "FAIL: a missing repository must fail naming it"; cat "${TEST_TMPDIR}/stderr2.txt"; exit 1
+fi
+"${server}" --repository="${repo}" --device=gpu7 --metrics_address= 2>"${TEST_TMPDIR}/stderr3.txt"
+if [[ $? -ne 2 ]] || ! grep -q "device must be auto, cpu or cuda:N" "${TEST_TMPDIR}/stderr3.txt"; then
+  echo "FAIL: a bad --device must exit 2 naming the flag"; cat "${TEST_TMPDIR}/stderr3.txt"; exit 1
+fi
+"${server}" --repository="${repo}" --version_policy=newest --metrics_address= 2>"${TEST_TMPDIR}/stderr4.txt"
+if [[ $? -ne 2 ]] || ! grep -q -- "--version_policy" "${TEST_TMPDIR}/stderr4.txt"; then
+  echo "FAIL: a bad --version_policy must exit 2 naming the flag"; cat "${TEST_TMPDIR}/stderr4.txt"; exit 1
 fi
 echo PASS

@@ -11,6 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/model_name.h"
 #include "common/status_macros.h"
 #include "data/matrix_codec.h"
 #include "data/preprocessing.h"
@@ -31,13 +32,6 @@ struct ModelInput {
 };
 
 bool IsNegativeBinomial(const ModelManifest& manifest) { return manifest.likelihood == kNegativeBinomial; }
-
-// The covariates the network is conditioned on: every manifest covariate of a conditional model, none of
-// a plain VAE (whose manifest may still list the condition's vocabulary).
-std::vector<CovariateSpec> NetworkCovariates(const ModelManifest& manifest) {
-  if (manifest.model_type == kVae) return {};
-  return manifest.covariates;
-}
 
 // Values of the condition covariate that PredictPerturbation accepts.
 std::vector<std::string> Conditions(const ModelManifest& manifest) {
@@ -158,6 +152,8 @@ absl::StatusOr<std::unique_ptr<GenerativeCore>> GenerativeCore::Create(ModelMana
 absl::StatusOr<std::shared_ptr<const ServableModel>> GenerativeCore::ResolveModel(
     const v1::ModelSpec& spec) const {
   if (spec.name().empty()) return absl::InvalidArgumentError("model.name is required");
+  // A name that could not be a repository folder (e.g. "../etc") is malformed, not merely unknown.
+  GENAILAB_RETURN_IF_ERROR(ValidateModelName(spec.name(), "model.name"));
   if (spec.version() < 0) {
     return absl::InvalidArgumentError(
         absl::StrCat("model.version must be 0 (newest) or positive, got ", spec.version()));
@@ -175,7 +171,8 @@ absl::Status GenerativeCore::CheckCellCount(int64_t cells, const std::string& fi
   return absl::OkStatus();
 }
 
-void GenerativeCore::FillModelInfo(const ServableModel& servable, v1::ModelInfo* info) {
+void GenerativeCore::FillModelInfo(const ServableModel& servable, const ModelManager* manager,
+                                   v1::ModelInfo* info) {
   const ModelManifest& manifest = servable.model->manifest();
   info->set_name(servable.name);
   info->set_version(servable.version);
@@ -190,6 +187,9 @@ void GenerativeCore::FillModelInfo(const ServableModel& servable, v1::ModelInfo*
   info->set_latent_dim(manifest.latent_dim);
   for (const char* rpc : {"Encode", "Decode", "Generate"}) info->add_supported_rpcs(rpc);
   if (!manifest.condition_key.empty()) info->add_supported_rpcs("PredictPerturbation");
+  if (manifest.model_type == "vae" || manifest.model_type == "cvae") {
+    for (const char* rpc : {"Interpolate", "TraverseLatent"}) info->add_supported_rpcs(rpc);
+  }
   for (const auto& metric : manifest.training_metrics) {
     (*info->mutable_training_metrics())[metric.first] = metric.second;
   }
@@ -198,50 +198,145 @@ void GenerativeCore::FillModelInfo(const ServableModel& servable, v1::ModelInfo*
   info->set_condition_key(manifest.condition_key);
   info->set_data_fingerprint(manifest.data_fingerprint);
   info->set_created_at(manifest.created_at);
-  // The manager serves one version per model.
-  info->add_loaded_versions(servable.version);
   info->set_hyperparameters_json(HyperparametersJson(manifest));
   for (const std::string& condition : Conditions(manifest)) info->add_conditions(condition);
+  for (const std::string& sampler : servable.model->Samplers()) info->add_samplers(sampler);
+  if (manager == nullptr) {
+    info->add_loaded_versions(servable.version);
+    return;
+  }
+  for (const int64_t version : manager->ServedVersions(servable.name)) info->add_loaded_versions(version);
+  for (const VersionInfo& version : manager->Versions(servable.name)) {
+    v1::VersionStatus* status = info->add_versions();
+    status->set_version(version.version);
+    switch (version.state) {
+      case VersionState::kLoading:
+        status->set_state(v1::VersionStatus::LOADING);
+        break;
+      case VersionState::kAvailable:
+        status->set_state(v1::VersionStatus::AVAILABLE);
+        break;
+      case VersionState::kDraining:
+        status->set_state(v1::VersionStatus::DRAINING);
+        break;
+      case VersionState::kUnloaded:
+        status->set_state(v1::VersionStatus::UNLOADED);
+        break;
+      case VersionState::kFailed:
+        status->set_state(v1::VersionStatus::FAILED);
+        status->set_error(version.error);
+        break;
+    }
+  }
 }
 
-absl::StatusOr<v1::ListModelsResponse> GenerativeCore::ListModels(const v1::ListModelsRequest&) const {
+absl::StatusOr<v1::ListModelsResponse> GenerativeCore::ListModels(const v1::ListModelsRequest&,
+                                                                  const CallContext&) const {
   v1::ListModelsResponse response;
-  for (const auto& servable : manager_->List()) FillModelInfo(*servable, response.add_models());
+  for (const auto& servable : manager_->List()) FillModelInfo(*servable, manager_, response.add_models());
   return response;
 }
 
-absl::StatusOr<v1::GetModelResponse> GenerativeCore::GetModel(const v1::GetModelRequest& request) const {
+absl::StatusOr<v1::GetModelResponse> GenerativeCore::GetModel(const v1::GetModelRequest& request,
+                                                              const CallContext&) const {
   GENAILAB_ASSIGN_OR_RETURN(const auto servable, ResolveModel(request.model()));
   v1::GetModelResponse response;
-  FillModelInfo(*servable, response.mutable_model());
+  FillModelInfo(*servable, manager_, response.mutable_model());
   return response;
 }
 
-absl::StatusOr<v1::EncodeResponse> GenerativeCore::Encode(const v1::EncodeRequest& request) const {
+absl::StatusOr<v1::LoadModelResponse> GenerativeCore::LoadModel(const v1::LoadModelRequest& request,
+                                                                const CallContext&) const {
+  if (request.model().name().empty()) return absl::InvalidArgumentError("model.name is required");
+  GENAILAB_ASSIGN_OR_RETURN(const auto servable,
+                            manager_->LoadModel(request.model().name(), request.model().version()));
+  v1::LoadModelResponse response;
+  FillModelInfo(*servable, manager_, response.mutable_model());
+  return response;
+}
+
+absl::StatusOr<v1::UnloadModelResponse> GenerativeCore::UnloadModel(const v1::UnloadModelRequest& request,
+                                                                    const CallContext&) const {
+  if (request.model().name().empty()) return absl::InvalidArgumentError("model.name is required");
+  GENAILAB_RETURN_IF_ERROR(manager_->UnloadModel(request.model().name(), request.model().version()));
+  return v1::UnloadModelResponse();
+}
+
+uint64_t BlockSeed(uint64_t seed, int64_t block) {
+  if (block == 0) return seed;
+  // SplitMix64 of (seed, block): well-mixed, distinct streams per block.
+  uint64_t z = seed + 0x9E3779B97F4A7C15ULL * static_cast<uint64_t>(block + 1);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+  return z ^ (z >> 31);
+}
+
+absl::StatusOr<RowOutput> GenerativeCore::RunRows(const ServableModel& servable, const std::string& key,
+                                                  RowInput input, const RowFunction& function,
+                                                  const CallContext& call) const {
+  const int64_t rows = input.x.rows;
+  const int64_t split = options_.split_cells > 0 ? options_.split_cells : rows;
+  std::vector<std::shared_ptr<RequestCompletion<RowOutput>>> parts;
+  for (int64_t begin = 0; begin < rows; begin += split) {
+    const int64_t end = std::min(rows, begin + split);
+    RowInput part;
+    if (begin == 0 && end == rows) {
+      part = std::move(input);
+    } else {
+      part.x = SliceRows(input.x, begin, end);
+      part.codes = SliceCodes(input.codes, begin, end);
+      if (!input.library_size.empty()) {
+        part.library_size.assign(input.library_size.begin() + begin, input.library_size.begin() + end);
+      }
+    }
+    auto completion = std::make_shared<RequestCompletion<RowOutput>>();
+    std::unique_ptr<BatchTask> task = std::make_unique<RowTask>(key, std::move(part), function, completion);
+    task->deadline = call.deadline;
+    task->is_cancelled = call.is_cancelled;
+    GENAILAB_RETURN_IF_ERROR(servable.Submit(task));
+    parts.push_back(std::move(completion));
+  }
+  RowOutput merged;
+  for (const auto& part : parts) {
+    GENAILAB_ASSIGN_OR_RETURN(RowOutput output, part->Wait(call));
+    if (parts.size() == 1) return output;
+    AppendRows(output.first, &merged.first);
+    if (output.second.rows > 0) AppendRows(output.second, &merged.second);
+  }
+  return merged;
+}
+
+absl::StatusOr<v1::EncodeResponse> GenerativeCore::Encode(const v1::EncodeRequest& request,
+                                                          const CallContext& call) const {
   GENAILAB_ASSIGN_OR_RETURN(const auto servable, ResolveModel(request.model()));
   const ModelManifest& manifest = servable->model->manifest();
   GENAILAB_RETURN_IF_ERROR(CheckCellCount(request.cells().rows(), "cells.rows"));
-  GENAILAB_ASSIGN_OR_RETURN(const ModelInput input,
-                            ToModelInput(manifest, request.cells(), request.gene_matching()));
-  GENAILAB_ASSIGN_OR_RETURN(const CovariateCodes codes,
-                            ToCovariateCodes(manifest, request.covariates(), input.x.rows, {}));
-  GENAILAB_ASSIGN_OR_RETURN(const LatentPosterior posterior, servable->model->Encode(input.x, codes));
-  GENAILAB_RETURN_IF_ERROR(CheckModelOutput(posterior.mean, input.x.rows, manifest.latent_dim, "latent mean"));
-  GENAILAB_RETURN_IF_ERROR(
-      CheckModelOutput(posterior.variance, input.x.rows, manifest.latent_dim, "latent variance"));
+  GENAILAB_ASSIGN_OR_RETURN(ModelInput input, ToModelInput(manifest, request.cells(), request.gene_matching()));
+  const int64_t rows = input.x.rows;
+  GENAILAB_ASSIGN_OR_RETURN(CovariateCodes codes, ToCovariateCodes(manifest, request.covariates(), rows, {}));
+  const RowFunction encode = [](const GenerativeModel& model, const RowInput& in) -> absl::StatusOr<RowOutput> {
+    GENAILAB_ASSIGN_OR_RETURN(LatentPosterior posterior, model.Encode(in.x, in.codes));
+    return RowOutput{std::move(posterior.mean), std::move(posterior.variance)};
+  };
+  GENAILAB_ASSIGN_OR_RETURN(
+      const RowOutput posterior,
+      RunRows(*servable, "encode", RowInput{std::move(input.x), std::move(codes), {}}, encode, call));
+  GENAILAB_RETURN_IF_ERROR(CheckModelOutput(posterior.first, rows, manifest.latent_dim, "latent mean"));
+  GENAILAB_RETURN_IF_ERROR(CheckModelOutput(posterior.second, rows, manifest.latent_dim, "latent variance"));
   v1::EncodeResponse response;
   SetModelSpec(*servable, response.mutable_model());
   const std::vector<std::string> names = LatentColumnNames(manifest.latent_dim);
-  MatrixToProto(posterior.mean, names, /*sparse=*/false, response.mutable_latent_mean());
-  MatrixToProto(posterior.variance, names, /*sparse=*/false, response.mutable_latent_variance());
+  MatrixToProto(posterior.first, names, /*sparse=*/false, response.mutable_latent_mean());
+  MatrixToProto(posterior.second, names, /*sparse=*/false, response.mutable_latent_variance());
   return response;
 }
 
-absl::StatusOr<v1::DecodeResponse> GenerativeCore::Decode(const v1::DecodeRequest& request) const {
+absl::StatusOr<v1::DecodeResponse> GenerativeCore::Decode(const v1::DecodeRequest& request,
+                                                          const CallContext& call) const {
   GENAILAB_ASSIGN_OR_RETURN(const auto servable, ResolveModel(request.model()));
   const ModelManifest& manifest = servable->model->manifest();
   GENAILAB_RETURN_IF_ERROR(CheckCellCount(request.latent().rows(), "latent.rows"));
-  GENAILAB_ASSIGN_OR_RETURN(const DenseMatrix z, MatrixFromProto(request.latent(), "latent"));
+  GENAILAB_ASSIGN_OR_RETURN(DenseMatrix z, MatrixFromProto(request.latent(), "latent"));
   if (z.cols != manifest.latent_dim) {
     return absl::InvalidArgumentError(absl::StrCat("latent.cols: expected latent_dim = ",
                                                    manifest.latent_dim, ", got ", z.cols));
@@ -258,21 +353,31 @@ absl::StatusOr<v1::DecodeResponse> GenerativeCore::Decode(const v1::DecodeReques
     }
   }
   if (!IsNegativeBinomial(manifest)) library_size.clear();
-  GENAILAB_ASSIGN_OR_RETURN(const CovariateCodes codes,
-                            ToCovariateCodes(manifest, request.covariates(), z.rows, {}));
-  GENAILAB_ASSIGN_OR_RETURN(const DenseMatrix expression,
-                            servable->model->Decode(z, codes, library_size));
-  GENAILAB_RETURN_IF_ERROR(CheckModelOutput(expression, z.rows,
+  const int64_t rows = z.rows;
+  GENAILAB_ASSIGN_OR_RETURN(CovariateCodes codes, ToCovariateCodes(manifest, request.covariates(), rows, {}));
+  const RowFunction decode = [](const GenerativeModel& model, const RowInput& in) -> absl::StatusOr<RowOutput> {
+    GENAILAB_ASSIGN_OR_RETURN(DenseMatrix expression, model.Decode(in.x, in.codes, in.library_size));
+    return RowOutput{std::move(expression), DenseMatrix()};
+  };
+  // Requests with and without library sizes do not share a batch (the model takes all or none).
+  const std::string key = library_size.empty() ? "decode" : "decode/library_size";
+  GENAILAB_ASSIGN_OR_RETURN(
+      const RowOutput expression,
+      RunRows(*servable, key, RowInput{std::move(z), std::move(codes), std::move(library_size)}, decode, call));
+  GENAILAB_RETURN_IF_ERROR(CheckModelOutput(expression.first, rows,
                                             static_cast<int64_t>(manifest.gene_names.size()), "expression"));
   v1::DecodeResponse response;
   SetModelSpec(*servable, response.mutable_model());
-  MatrixToProto(expression, manifest.gene_names, /*sparse=*/false, response.mutable_expression());
+  MatrixToProto(expression.first, manifest.gene_names, /*sparse=*/false, response.mutable_expression());
   return response;
 }
 
-absl::StatusOr<v1::GenerateResponse> GenerativeCore::Generate(const v1::GenerateRequest& request) const {
-  GENAILAB_ASSIGN_OR_RETURN(const auto servable, ResolveModel(request.model()));
-  const ModelManifest& manifest = servable->model->manifest();
+absl::StatusOr<GenerativeCore::GeneratePlan> GenerativeCore::PlanGenerate(const v1::GenerateRequest& request,
+                                                                          int64_t max_cells) const {
+  GeneratePlan plan;
+  GENAILAB_ASSIGN_OR_RETURN(plan.servable, ResolveModel(request.model()));
+  const GenerativeModel& model = *plan.servable->model;
+  const ModelManifest& manifest = model.manifest();
   if (request.groups_size() == 0) return absl::InvalidArgumentError("groups: at least one group is required");
   if (!std::isfinite(request.library_size()) || request.library_size() < 0) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -281,7 +386,6 @@ absl::StatusOr<v1::GenerateResponse> GenerativeCore::Generate(const v1::Generate
   const std::vector<CovariateSpec> specs = NetworkCovariates(manifest);
   int64_t total = 0;
   CovariateCodes codes(specs.size());
-  std::map<std::string, std::vector<std::string>> cell_covariates;
   for (int g = 0; g < request.groups_size(); ++g) {
     const v1::GenerationGroup& group = request.groups(g);
     const std::string field = absl::StrCat("groups[", g, "]");
@@ -290,10 +394,12 @@ absl::StatusOr<v1::GenerateResponse> GenerativeCore::Generate(const v1::Generate
       return absl::InvalidArgumentError(absl::StrCat(field, ".n_cells must be positive, got ", n));
     }
     total += n;
-    if (total > options_.max_cells_per_request) {
+    if (total > max_cells) {
       return absl::InvalidArgumentError(absl::StrCat(field, ".n_cells: the groups ask for ", total,
-                                                     " cells so far, over max_cells_per_request (",
-                                                     options_.max_cells_per_request, ")"));
+                                                     " cells so far, over the limit of ", max_cells,
+                                                     max_cells == options_.max_cells_per_request
+                                                         ? " (max_cells_per_request)"
+                                                         : " (max_stream_cells)"));
     }
     if (specs.empty()) continue;
     const std::map<std::string, std::string> values(group.covariates().begin(), group.covariates().end());
@@ -301,7 +407,7 @@ absl::StatusOr<v1::GenerateResponse> GenerativeCore::Generate(const v1::Generate
                               ResolveCovariateValues(specs, values, absl::StrCat(field, ".covariates")));
     for (size_t k = 0; k < specs.size(); ++k) {
       codes[k].insert(codes[k].end(), static_cast<size_t>(n), group_codes[k]);
-      auto& column = cell_covariates[specs[k].name];
+      auto& column = plan.cell_covariates[specs[k].name];
       column.insert(column.end(), static_cast<size_t>(n), values.at(specs[k].name));
     }
   }
@@ -309,21 +415,117 @@ absl::StatusOr<v1::GenerateResponse> GenerativeCore::Generate(const v1::Generate
   if (request.sample_counts() && !negative_binomial) {
     return absl::InvalidArgumentError("sample_counts: only negative-binomial models sample counts");
   }
-  GENAILAB_ASSIGN_OR_RETURN(
-      const DenseMatrix cells,
-      servable->model->Generate(total, codes, request.seed(), negative_binomial ? request.library_size() : 0.0f,
-                                request.sample_counts()));
-  GENAILAB_RETURN_IF_ERROR(
-      CheckModelOutput(cells, total, static_cast<int64_t>(manifest.gene_names.size()), "cells"));
+  const std::vector<std::string> samplers = model.Samplers();
+  const v1::SamplerOptions& sampler = request.sampler();
+  if (!sampler.sampler().empty() && !samplers.empty() &&
+      std::find(samplers.begin(), samplers.end(), sampler.sampler()) == samplers.end()) {
+    return absl::InvalidArgumentError(absl::StrCat("sampler.sampler: unknown sampler '", sampler.sampler(),
+                                                   "'; allowed: ", absl::StrJoin(samplers, ", ")));
+  }
+  if (sampler.steps() < 0) {
+    return absl::InvalidArgumentError(absl::StrCat("sampler.steps must not be negative, got ", sampler.steps()));
+  }
+  plan.sampler.sampler = sampler.sampler();
+  plan.sampler.steps = sampler.steps();
+  plan.sampler.eta = sampler.eta();
+  plan.sampler.guidance_scale = sampler.guidance_scale();
+  plan.args.n = total;
+  plan.args.codes = std::move(codes);
+  plan.args.seed = request.seed();
+  plan.args.library_size = negative_binomial ? request.library_size() : 0.0f;
+  plan.args.sample_counts = request.sample_counts();
+  return plan;
+}
+
+absl::StatusOr<DenseMatrix> GenerativeCore::GenerateBlocks(const GeneratePlan& plan, int64_t first_block,
+                                                           int64_t end_block, const CallContext& call) const {
+  const bool iterative = !plan.servable->model->Samplers().empty();
+  std::vector<std::shared_ptr<RequestCompletion<DenseMatrix>>> blocks;
+  for (int64_t block = first_block; block < end_block; ++block) {
+    const int64_t begin = block * kGenerateBlockCells;
+    const int64_t end = std::min(plan.args.n, begin + kGenerateBlockCells);
+    GenerateArgs args;
+    args.n = end - begin;
+    args.codes = SliceCodes(plan.args.codes, begin, end);
+    args.seed = BlockSeed(plan.args.seed, block);
+    args.library_size = plan.args.library_size;
+    args.sample_counts = plan.args.sample_counts;
+    auto completion = std::make_shared<RequestCompletion<DenseMatrix>>();
+    std::unique_ptr<BatchTask> task;
+    if (iterative) {
+      task = std::make_unique<GenerationSessionTask>(std::move(args), plan.sampler, completion);
+    } else {
+      task = std::make_unique<GenerateTask>(std::move(args), completion);
+    }
+    task->deadline = call.deadline;
+    task->is_cancelled = call.is_cancelled;
+    GENAILAB_RETURN_IF_ERROR(iterative ? plan.servable->SubmitSession(task) : plan.servable->Submit(task));
+    blocks.push_back(std::move(completion));
+  }
+  DenseMatrix cells;
+  const int64_t genes = static_cast<int64_t>(plan.servable->model->manifest().gene_names.size());
+  for (size_t i = 0; i < blocks.size(); ++i) {
+    GENAILAB_ASSIGN_OR_RETURN(DenseMatrix block, blocks[i]->Wait(call));
+    const int64_t begin = (first_block + static_cast<int64_t>(i)) * kGenerateBlockCells;
+    GENAILAB_RETURN_IF_ERROR(
+        CheckModelOutput(block, std::min(plan.args.n - begin, kGenerateBlockCells), genes, "cells"));
+    if (blocks.size() == 1) return block;
+    AppendRows(block, &cells);
+  }
+  return cells;
+}
+
+absl::StatusOr<v1::GenerateResponse> GenerativeCore::Generate(const v1::GenerateRequest& request,
+                                                              const CallContext& call) const {
+  GENAILAB_ASSIGN_OR_RETURN(const GeneratePlan plan, PlanGenerate(request, options_.max_cells_per_request));
+  const int64_t blocks = (plan.args.n + kGenerateBlockCells - 1) / kGenerateBlockCells;
+  GENAILAB_ASSIGN_OR_RETURN(const DenseMatrix cells, GenerateBlocks(plan, 0, blocks, call));
+  const ModelManifest& manifest = plan.servable->model->manifest();
   v1::GenerateResponse response;
-  SetModelSpec(*servable, response.mutable_model());
+  SetModelSpec(*plan.servable, response.mutable_model());
   MatrixToProto(cells, manifest.gene_names, /*sparse=*/false, response.mutable_cells());
-  CovariatesToProto(cell_covariates, response.mutable_covariates());
+  CovariatesToProto(plan.cell_covariates, response.mutable_covariates());
   return response;
 }
 
+absl::Status GenerativeCore::GenerateStream(const v1::GenerateStreamRequest& request, const CallContext& call,
+                                            const StreamWriter& write) const {
+  if (request.chunk_cells() < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("chunk_cells must be 0 (server default) or positive, got ", request.chunk_cells()));
+  }
+  const int64_t chunk = request.chunk_cells() > 0 ? request.chunk_cells() : options_.default_chunk_cells;
+  GENAILAB_ASSIGN_OR_RETURN(const GeneratePlan plan, PlanGenerate(request.request(), options_.max_stream_cells));
+  const ModelManifest& manifest = plan.servable->model->manifest();
+  const int64_t blocks = (plan.args.n + kGenerateBlockCells - 1) / kGenerateBlockCells;
+  // `pending` holds generated cells [sent, sent + pending.rows) not yet sent.
+  DenseMatrix pending;
+  int64_t sent = 0;
+  const auto send = [&](int64_t rows) -> absl::Status {
+    v1::GenerateResponse response;
+    SetModelSpec(*plan.servable, response.mutable_model());
+    MatrixToProto(SliceRows(pending, 0, rows), manifest.gene_names, /*sparse=*/false, response.mutable_cells());
+    std::map<std::string, std::vector<std::string>> covariates;
+    for (const auto& [name, values] : plan.cell_covariates) {
+      covariates[name].assign(values.begin() + sent, values.begin() + sent + rows);
+    }
+    CovariatesToProto(covariates, response.mutable_covariates());
+    if (!write(response)) return absl::CancelledError("the client stopped reading the stream");
+    pending = SliceRows(pending, rows, pending.rows);
+    sent += rows;
+    return absl::OkStatus();
+  };
+  for (int64_t block = 0; block < blocks; ++block) {
+    GENAILAB_ASSIGN_OR_RETURN(const DenseMatrix cells, GenerateBlocks(plan, block, block + 1, call));
+    AppendRows(cells, &pending);
+    while (pending.rows >= chunk) GENAILAB_RETURN_IF_ERROR(send(chunk));
+  }
+  if (pending.rows > 0) GENAILAB_RETURN_IF_ERROR(send(pending.rows));
+  return absl::OkStatus();
+}
+
 absl::StatusOr<v1::PredictPerturbationResponse> GenerativeCore::PredictPerturbation(
-    const v1::PredictPerturbationRequest& request) const {
+    const v1::PredictPerturbationRequest& request, const CallContext& call) const {
   GENAILAB_ASSIGN_OR_RETURN(const auto servable, ResolveModel(request.model()));
   const ModelManifest& manifest = servable->model->manifest();
   if (manifest.condition_key.empty()) {
@@ -334,8 +536,7 @@ absl::StatusOr<v1::PredictPerturbationResponse> GenerativeCore::PredictPerturbat
   GENAILAB_RETURN_IF_ERROR(CheckCondition(conditions, request.source_condition(), "source_condition"));
   GENAILAB_RETURN_IF_ERROR(CheckCondition(conditions, request.target_condition(), "target_condition"));
   GENAILAB_RETURN_IF_ERROR(CheckCellCount(request.cells().rows(), "cells.rows"));
-  GENAILAB_ASSIGN_OR_RETURN(const ModelInput input,
-                            ToModelInput(manifest, request.cells(), request.gene_matching()));
+  GENAILAB_ASSIGN_OR_RETURN(ModelInput input, ToModelInput(manifest, request.cells(), request.gene_matching()));
   std::map<std::string, std::string> overrides;
   if (manifest.CovariateIndex(manifest.condition_key) >= 0) {
     overrides[manifest.condition_key] = request.source_condition();
@@ -345,15 +546,46 @@ absl::StatusOr<v1::PredictPerturbationResponse> GenerativeCore::PredictPerturbat
   for (const v1::CovariateColumn& column : request.covariates()) {
     if (column.name() != manifest.condition_key) *covariates.Add() = column;
   }
-  GENAILAB_ASSIGN_OR_RETURN(const CovariateCodes codes,
-                            ToCovariateCodes(manifest, covariates, input.x.rows, overrides));
+  const int64_t rows = input.x.rows;
+  GENAILAB_ASSIGN_OR_RETURN(CovariateCodes codes, ToCovariateCodes(manifest, covariates, rows, overrides));
   const PerturbationMethod method = ResolveMethod(request.method(), manifest);
-  GENAILAB_ASSIGN_OR_RETURN(
-      const DenseMatrix predicted,
-      servable->model->PredictPerturbation(input.x, codes, request.source_condition(),
-                                           request.target_condition(), method, input.library_size));
-  GENAILAB_RETURN_IF_ERROR(CheckModelOutput(predicted, input.x.rows,
-                                            static_cast<int64_t>(manifest.gene_names.size()), "cells"));
+  DenseMatrix predicted;
+  if (!servable->model->Samplers().empty()) {
+    PerturbationArgs args;
+    args.x = std::move(input.x);
+    args.codes = std::move(codes);
+    args.source = request.source_condition();
+    args.target = request.target_condition();
+    args.seed = request.seed();
+    args.sampler.sampler = request.sampler().sampler();
+    args.sampler.steps = request.sampler().steps();
+    args.sampler.eta = request.sampler().eta();
+    args.sampler.guidance_scale = request.sampler().guidance_scale();
+    auto completion = std::make_shared<RequestCompletion<DenseMatrix>>();
+    std::unique_ptr<BatchTask> task = std::make_unique<PerturbationSessionTask>(std::move(args), completion);
+    task->deadline = call.deadline;
+    task->is_cancelled = call.is_cancelled;
+    GENAILAB_RETURN_IF_ERROR(servable->SubmitSession(task));
+    GENAILAB_ASSIGN_OR_RETURN(predicted, completion->Wait(call));
+  } else {
+    const std::string source = request.source_condition();
+    const std::string target = request.target_condition();
+    const RowFunction predict = [source, target, method](const GenerativeModel& model,
+                                                         const RowInput& in) -> absl::StatusOr<RowOutput> {
+      GENAILAB_ASSIGN_OR_RETURN(DenseMatrix cells,
+                                model.PredictPerturbation(in.x, in.codes, source, target, method, in.library_size));
+      return RowOutput{std::move(cells), DenseMatrix()};
+    };
+    // Only requests with the same conditions and method share a batch.
+    const std::string key = absl::StrCat("perturb/", source.size(), ":", source, "/", target.size(), ":", target,
+                                         "/", static_cast<int>(method), input.library_size.empty() ? "" : "/nb");
+    GENAILAB_ASSIGN_OR_RETURN(
+        RowOutput output,
+        RunRows(*servable, key, RowInput{std::move(input.x), std::move(codes), std::move(input.library_size)},
+                predict, call));
+    predicted = std::move(output.first);
+  }
+  GENAILAB_RETURN_IF_ERROR(CheckModelOutput(predicted, rows, static_cast<int64_t>(manifest.gene_names.size()), "cells"));
   v1::PredictPerturbationResponse response;
   SetModelSpec(*servable, response.mutable_model());
   MatrixToProto(predicted, manifest.gene_names, /*sparse=*/false, response.mutable_cells());

@@ -5,6 +5,8 @@
 #include <filesystem>
 #include <limits>
 #include <memory>
+#include <thread>
+#include <atomic>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -12,6 +14,7 @@
 #include "data/matrix_codec.h"
 #include "data/status_matchers.h"
 #include "server/testing/fake_generative_model.h"
+#include "server/testing/fake_iterative_model.h"
 
 namespace genailab {
 namespace {
@@ -123,7 +126,8 @@ TEST_F(GenerativeCoreTest, GetModelFillsEveryField) {
   EXPECT_EQ(info.covariates(0).name(), "cell_type");
   EXPECT_THAT(info.covariates(1).values(), ElementsAre("ctrl", "stim"));
   EXPECT_EQ(info.latent_dim(), 2);
-  EXPECT_THAT(info.supported_rpcs(), ElementsAre("Encode", "Decode", "Generate", "PredictPerturbation"));
+  EXPECT_THAT(info.supported_rpcs(), ElementsAre("Encode", "Decode", "Generate", "PredictPerturbation",
+                                                 "Interpolate", "TraverseLatent"));
   EXPECT_EQ(info.training_metrics().at("validation_loss"), 1.5);
   EXPECT_EQ(info.input_space(), "log_normalized");
   EXPECT_EQ(info.output_space(), "log_normalized");
@@ -137,7 +141,8 @@ TEST_F(GenerativeCoreTest, GetModelFillsEveryField) {
   request.mutable_model()->set_name("plain");
   response = core_->GetModel(request);
   ASSERT_THAT(response, IsOk());
-  EXPECT_THAT(response->model().supported_rpcs(), ElementsAre("Encode", "Decode", "Generate"));
+  EXPECT_THAT(response->model().supported_rpcs(),
+              ElementsAre("Encode", "Decode", "Generate", "Interpolate", "TraverseLatent"));
   EXPECT_TRUE(response->model().conditions().empty());
 }
 
@@ -323,6 +328,255 @@ TEST_F(GenerativeCoreTest, PredictPerturbationNeedsAConditionKey) {
   request.set_target_condition("stim");
   EXPECT_THAT(core_->PredictPerturbation(request),
               StatusIs(absl::StatusCode::kUnimplemented, HasSubstr("PredictPerturbation")));
+}
+
+// The engine behind the core: batching, seed blocks, streaming, deadlines and iterative sampling.
+class GenerativeCoreEngineTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    root_ = fs::path(std::getenv("TEST_TMPDIR")) /
+            ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    fs::remove_all(root_);
+    fs::create_directories(root_);
+    WriteFakeVersion(root_.string(), FakeConditionalManifest("cond", 1));
+    iterative_root_ = root_ / "iterative";
+    fs::create_directories(iterative_root_);
+    WriteFakeVersion(iterative_root_.string(), FakeConditionalManifest("iter", 1, /*n_genes=*/2));
+  }
+
+  // A core over `root` with batches of at most 4 cells, split the same way, waiting 1 ms for company.
+  void MakeCore(const fs::path& root, ModelLoader loader) {
+    ModelManager::Options options;
+    options.repository_root = root.string();
+    options.loader = std::move(loader);
+    options.instances = 2;
+    options.batching.max_batch_cells = 4;
+    options.batching.max_queue_delay = absl::Milliseconds(1);
+    auto manager = ModelManager::Create(options);
+    ASSERT_THAT(manager, IsOk());
+    manager_ = std::move(manager).value();
+    ASSERT_THAT(manager_->LoadNewest(), IsOk());
+    GenerativeCore::Options core_options;
+    core_options.max_cells_per_request = 3 * kGenerateBlockCells;
+    core_options.split_cells = 4;
+    auto core = GenerativeCore::Create(manager_.get(), core_options);
+    ASSERT_THAT(core, IsOk());
+    core_ = std::move(core).value();
+  }
+
+  static v1::GenerateRequest CondGenerate(uint64_t seed, int64_t b_cells, int64_t a_cells) {
+    v1::GenerateRequest request;
+    request.mutable_model()->set_name("cond");
+    request.set_seed(seed);
+    v1::GenerationGroup* first = request.add_groups();
+    (*first->mutable_covariates())["cell_type"] = "B";
+    (*first->mutable_covariates())["condition"] = "ctrl";
+    first->set_n_cells(b_cells);
+    v1::GenerationGroup* second = request.add_groups();
+    (*second->mutable_covariates())["cell_type"] = "A";
+    (*second->mutable_covariates())["condition"] = "stim";
+    second->set_n_cells(a_cells);
+    return request;
+  }
+
+  fs::path root_;
+  fs::path iterative_root_;
+  std::unique_ptr<ModelManager> manager_;
+  std::unique_ptr<GenerativeCore> core_;
+};
+
+TEST_F(GenerativeCoreEngineTest, SplitAndBatchedEncodeEqualsTheUnbatchedModel) {
+  MakeCore(root_, FakeModelLoader());
+  // 9 rows split into tasks of 4, 4 and 1, batched with other requests' rows by 8 client threads.
+  std::vector<std::vector<float>> rows;
+  for (int i = 0; i < 9; ++i) rows.push_back({float(i), float(2 * i), 1.0f});
+  v1::EncodeRequest request;
+  request.mutable_model()->set_name("cond");
+  *request.mutable_cells() = Cells(rows, {"g0", "g1", "g2"});
+  AddCovariate("cell_type", {"A", "B", "A", "B", "A", "B", "A", "B", "B"}, request.mutable_covariates());
+  AddCovariate("condition", std::vector<std::string>(9, "ctrl"), request.mutable_covariates());
+  // The unbatched reference: the model called directly on all rows.
+  auto servable = manager_->Get("cond", 0);
+  ASSERT_THAT(servable, IsOk());
+  DenseMatrix x(9, 3);
+  for (int i = 0; i < 9; ++i) {
+    for (int j = 0; j < 3; ++j) x.at(i, j) = rows[static_cast<size_t>(i)][static_cast<size_t>(j)];
+  }
+  const auto reference = (*servable)->model->Encode(x, {{0, 1, 0, 1, 0, 1, 0, 1, 1}, std::vector<int64_t>(9, 0)});
+  ASSERT_THAT(reference, IsOk());
+
+  std::vector<std::thread> clients;
+  std::atomic<int> mismatches{0};
+  for (int t = 0; t < 8; ++t) {
+    clients.emplace_back([&] {
+      for (int k = 0; k < 5; ++k) {
+        auto response = core_->Encode(request);
+        if (!response.ok() ||
+            !std::equal(response->latent_mean().dense().values().begin(), response->latent_mean().dense().values().end(),
+                        reference->mean.values.begin(), reference->mean.values.end())) {
+          ++mismatches;
+        }
+      }
+    });
+  }
+  for (auto& client : clients) client.join();
+  EXPECT_EQ(mismatches.load(), 0);
+}
+
+TEST_F(GenerativeCoreEngineTest, GenerateGivesTheSameCellsAloneAndInACrowd) {
+  MakeCore(root_, FakeModelLoader());
+  const v1::GenerateRequest request = CondGenerate(7, 3, 2);
+  auto alone = core_->Generate(request);
+  ASSERT_THAT(alone, IsOk());
+  std::vector<std::thread> crowd;
+  std::atomic<int> mismatches{0};
+  for (int t = 0; t < 8; ++t) {
+    crowd.emplace_back([&, t] {
+      for (int k = 0; k < 5; ++k) {
+        // Companions with other seeds and sizes share the batches.
+        auto other = core_->Generate(CondGenerate(100 + t, 1 + t % 3, 1));
+        auto same = core_->Generate(request);
+        if (!other.ok() || !same.ok() ||
+            same->cells().dense().SerializeAsString() != alone->cells().dense().SerializeAsString()) {
+          ++mismatches;
+        }
+      }
+    });
+  }
+  for (auto& thread : crowd) thread.join();
+  EXPECT_EQ(mismatches.load(), 0);
+}
+
+TEST_F(GenerativeCoreEngineTest, SeedBlocksAndStreamChunksReproduceUnaryGenerate) {
+  MakeCore(root_, FakeModelLoader());
+  // Two and a half seed blocks.
+  const int64_t total = 2 * kGenerateBlockCells + kGenerateBlockCells / 2;
+  const v1::GenerateRequest request = CondGenerate(3, kGenerateBlockCells + 10, total - kGenerateBlockCells - 10);
+  auto unary = core_->Generate(request);
+  ASSERT_THAT(unary, IsOk());
+  ASSERT_EQ(unary->cells().rows(), total);
+  // Block 0 is seeded with the request's seed (fake: seed + gene + code), later blocks are not.
+  const auto& values = unary->cells().dense().values();
+  EXPECT_EQ(values[0], 3 + 0 + 1);
+  EXPECT_NE(values[kGenerateBlockCells * 3], 3 + 0 + 1);
+  EXPECT_EQ(BlockSeed(3, 0), 3u);
+  EXPECT_NE(BlockSeed(3, 1), BlockSeed(3, 2));
+
+  v1::GenerateStreamRequest stream;
+  *stream.mutable_request() = request;
+  stream.set_chunk_cells(1000);
+  std::vector<float> streamed;
+  std::vector<std::string> cell_types;
+  std::vector<int64_t> chunk_rows;
+  ASSERT_THAT(core_->GenerateStream(stream, CallContext(),
+                                    [&](const v1::GenerateResponse& chunk) {
+                                      chunk_rows.push_back(chunk.cells().rows());
+                                      streamed.insert(streamed.end(), chunk.cells().dense().values().begin(),
+                                                      chunk.cells().dense().values().end());
+                                      cell_types.insert(cell_types.end(), chunk.covariates(0).values().begin(),
+                                                        chunk.covariates(0).values().end());
+                                      return true;
+                                    }),
+              IsOk());
+  ASSERT_EQ(chunk_rows.size(), static_cast<size_t>((total + 999) / 1000));
+  EXPECT_EQ(chunk_rows.front(), 1000);
+  EXPECT_EQ(chunk_rows.back(), total % 1000);
+  EXPECT_TRUE(std::equal(streamed.begin(), streamed.end(), values.begin(), values.end()));
+  EXPECT_TRUE(std::equal(cell_types.begin(), cell_types.end(), unary->covariates(0).values().begin(),
+                         unary->covariates(0).values().end()));
+
+  // A client that stops reading ends the stream.
+  int written = 0;
+  EXPECT_THAT(core_->GenerateStream(stream, CallContext(), [&](const v1::GenerateResponse&) { return ++written < 2; }),
+              StatusIs(absl::StatusCode::kCancelled, HasSubstr("stopped reading")));
+  EXPECT_EQ(written, 2);
+  stream.set_chunk_cells(-1);
+  EXPECT_THAT(core_->GenerateStream(stream, CallContext(), [](const v1::GenerateResponse&) { return true; }),
+              StatusIs(kInvalid, HasSubstr("chunk_cells")));
+}
+
+TEST_F(GenerativeCoreEngineTest, ExpiredOrCancelledRequestsNeverReachTheModel) {
+  MakeCore(root_, FakeModelLoader());
+  CallContext expired;
+  expired.deadline = absl::Now() - absl::Seconds(1);
+  EXPECT_THAT(core_->Generate(CondGenerate(1, 1, 1), expired), StatusIs(absl::StatusCode::kDeadlineExceeded, HasSubstr("deadline")));
+  CallContext cancelled;
+  cancelled.is_cancelled = [] { return true; };
+  EXPECT_THAT(core_->Generate(CondGenerate(1, 1, 1), cancelled), StatusIs(absl::StatusCode::kCancelled, HasSubstr("cancelled")));
+}
+
+TEST_F(GenerativeCoreEngineTest, IterativeModelsSampleThroughTheStepScheduler) {
+  MakeCore(iterative_root_, FakeIterativeModelLoader());
+  v1::GenerateRequest request;
+  request.mutable_model()->set_name("iter");
+  request.set_seed(5);
+  v1::GenerationGroup* group = request.add_groups();
+  (*group->mutable_covariates())["cell_type"] = "B";
+  (*group->mutable_covariates())["condition"] = "ctrl";
+  group->set_n_cells(2);
+  request.mutable_sampler()->set_sampler("heun");
+  request.mutable_sampler()->set_steps(2);
+  auto response = core_->Generate(request);
+  ASSERT_THAT(response, IsOk());
+  // seed + gene + code(B) + 1000 * steps.
+  EXPECT_THAT(response->cells().dense().values(), ElementsAre(2006, 2007, 2006, 2007));
+  auto info = core_->GetModel([] {
+    v1::GetModelRequest r;
+    r.mutable_model()->set_name("iter");
+    return r;
+  }());
+  ASSERT_THAT(info, IsOk());
+  EXPECT_THAT(info->model().samplers(), ElementsAre("euler", "heun"));
+  request.mutable_sampler()->set_sampler("ddpm");
+  EXPECT_THAT(core_->Generate(request), StatusIs(kInvalid, HasSubstr("sampler.sampler: unknown sampler 'ddpm'")));
+}
+
+TEST_F(GenerativeCoreEngineTest, ReloadUnderContinuousLoadDropsNoRequest) {
+  MakeCore(root_, FakeModelLoader());
+  std::atomic<bool> stop{false};
+  std::atomic<int> failures{0};
+  std::atomic<int> answered{0};
+  std::atomic<int64_t> newest_seen{0};
+  std::vector<std::thread> clients;
+  for (int t = 0; t < 6; ++t) {
+    clients.emplace_back([&, t] {
+      while (!stop.load()) {
+        absl::Status status;
+        if (t % 2 == 0) {
+          auto response = core_->Generate(CondGenerate(t, 2, 1));
+          status = response.status();
+          if (response.ok()) newest_seen = std::max<int64_t>(newest_seen.load(), response->model().version());
+        } else {
+          v1::EncodeRequest request;
+          request.mutable_model()->set_name("cond");
+          *request.mutable_cells() = Cells({{1, 2, 3}, {4, 5, 6}}, {"g0", "g1", "g2"});
+          AddCovariate("cell_type", {"A", "B"}, request.mutable_covariates());
+          AddCovariate("condition", {"ctrl", "stim"}, request.mutable_covariates());
+          status = core_->Encode(request).status();
+        }
+        if (!status.ok()) {
+          ++failures;
+          ADD_FAILURE() << status;
+        }
+        ++answered;
+      }
+    });
+  }
+  // Publish and load versions 2..6 while the clients run; each swap retires the previous version.
+  for (int64_t version = 2; version <= 6; ++version) {
+    const int before = answered.load();
+    while (answered.load() < before + 20) absl::SleepFor(absl::Milliseconds(1));
+    WriteFakeVersion(root_.string(), FakeConditionalManifest("cond", version));
+    auto changed = manager_->Refresh();
+    ASSERT_THAT(changed, IsOk());
+    EXPECT_EQ(*changed, 1);
+  }
+  while (newest_seen.load() < 6) absl::SleepFor(absl::Milliseconds(1));
+  stop = true;
+  for (auto& client : clients) client.join();
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_EQ(newest_seen.load(), 6);
+  EXPECT_THAT(manager_->ServedVersions("cond"), ElementsAre(6));
 }
 
 }  // namespace

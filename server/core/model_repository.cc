@@ -8,6 +8,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "common/model_name.h"
 #include "common/status_macros.h"
 
 namespace genailab {
@@ -40,21 +41,6 @@ absl::StatusOr<std::unique_ptr<ModelRepository>> ModelRepository::Create(const s
   return std::unique_ptr<ModelRepository>(new ModelRepository(root));
 }
 
-absl::Status ModelRepository::ValidateModelName(absl::string_view name) {
-  if (name.empty()) return absl::InvalidArgumentError("model name is empty");
-  const auto invalid = [&name](absl::string_view why) {
-    return absl::InvalidArgumentError(absl::StrCat("model name '", name, "' ", why));
-  };
-  if (!absl::ascii_isalnum(name[0])) return invalid("must start with a letter or digit");
-  for (char c : name) {
-    if (!absl::ascii_isalnum(c) && c != '.' && c != '_' && c != '-') {
-      return invalid("may only contain letters, digits, '.', '_' and '-'");
-    }
-  }
-  if (absl::StrContains(name, "..")) return invalid("must not contain '..'");
-  return absl::OkStatus();
-}
-
 absl::StatusOr<std::vector<std::string>> ModelRepository::ListModels() const {
   std::error_code error;
   fs::directory_iterator it(root_, error);
@@ -64,7 +50,7 @@ absl::StatusOr<std::vector<std::string>> ModelRepository::ListModels() const {
   std::vector<std::string> models;
   for (const fs::directory_entry& entry : it) {
     const std::string name = entry.path().filename().string();
-    if (!ValidateModelName(name).ok()) continue;  // also skips ".tmp" publishes
+    if (!ValidateModelName(name, "model name").ok()) continue;  // also skips ".tmp" publishes
     if (!IsDirectory(entry.path())) continue;
     models.push_back(name);
   }
@@ -73,7 +59,7 @@ absl::StatusOr<std::vector<std::string>> ModelRepository::ListModels() const {
 }
 
 absl::StatusOr<std::vector<int64_t>> ModelRepository::ListVersions(const std::string& model) const {
-  GENAILAB_RETURN_IF_ERROR(ValidateModelName(model));
+  GENAILAB_RETURN_IF_ERROR(ValidateModelName(model, "model name"));
   const fs::path model_dir = fs::path(root_) / model;
   std::error_code error;
   fs::directory_iterator it(model_dir, error);
@@ -93,7 +79,7 @@ absl::StatusOr<std::vector<int64_t>> ModelRepository::ListVersions(const std::st
 
 absl::StatusOr<std::string> ModelRepository::VersionDirectory(const std::string& model,
                                                               int64_t version) const {
-  GENAILAB_RETURN_IF_ERROR(ValidateModelName(model));
+  GENAILAB_RETURN_IF_ERROR(ValidateModelName(model, "model name"));
   if (version <= 0) {
     return absl::InvalidArgumentError(absl::StrCat("version must be positive, got ", version));
   }

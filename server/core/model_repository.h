@@ -24,10 +24,6 @@ class ModelRepository {
   // NOT_FOUND if `root` is not an existing directory; INVALID_ARGUMENT if it is empty.
   static absl::StatusOr<std::unique_ptr<ModelRepository>> Create(const std::string& root);
 
-  // INVALID_ARGUMENT (naming the model) unless `name` matches [A-Za-z0-9][A-Za-z0-9._-]* and holds
-  // no "..".
-  static absl::Status ValidateModelName(absl::string_view name);
-
   // Names of the valid model folders under the root, sorted. NOT_FOUND if the root disappeared.
   absl::StatusOr<std::vector<std::string>> ListModels() const;
 

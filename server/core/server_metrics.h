@@ -6,6 +6,15 @@
 //   genailab_cells_processed_total{rpc,model}        counter
 //   genailab_model_loaded{model,version}             gauge, 1 while that version is served, else 0
 //   genailab_model_load_failures_total{model}        counter
+//   genailab_model_loads_total{model}                counter, versions that started serving
+//   genailab_model_unloads_total{model}              counter, versions unloaded (after draining)
+//   genailab_model_served_version{model}             gauge, the newest version served (0 = none)
+//   genailab_queue_duration_seconds{model}           histogram, time a task waited in a batcher
+//   genailab_compute_duration_seconds{model}         histogram, time one batch (or sampler step) ran
+//   genailab_batch_size_cells{model}                 histogram, rows per batch (or sampler step)
+//   genailab_pending_requests{model}                 gauge, tasks queued or running
+//   process_resident_memory_bytes                    gauge, from /proc/self/statm (UpdateProcessMemory)
+//   genailab_device_memory_bytes{device}             gauge, only when a device-memory hook exists
 //
 // Ownership: shares the registry; the metric objects live in it. Thread-safe (prometheus-cpp families
 // and metrics are).
@@ -43,6 +52,15 @@ class ServerMetrics {
                      absl::Duration latency, int64_t cells);
   void SetModelLoaded(const std::string& model, int64_t version, bool loaded);
   void RecordModelLoadFailure(const std::string& model);
+  void RecordModelLoad(const std::string& model);
+  void RecordModelUnload(const std::string& model);
+  void SetServedVersion(const std::string& model, int64_t version);
+  void RecordQueueTime(const std::string& model, absl::Duration waited);
+  void RecordBatch(const std::string& model, int64_t cells, absl::Duration compute);
+  void AddPendingRequests(const std::string& model, int64_t delta);
+  // Reads /proc/self/statm into process_resident_memory_bytes. UNAVAILABLE where it cannot be read.
+  absl::Status UpdateProcessMemory();
+  void SetDeviceMemory(const std::string& device, int64_t bytes);
 
   const std::shared_ptr<prometheus::Registry>& registry() const { return registry_; }
 
@@ -55,6 +73,15 @@ class ServerMetrics {
   prometheus::Family<prometheus::Counter>* cells_;
   prometheus::Family<prometheus::Gauge>* model_loaded_;
   prometheus::Family<prometheus::Counter>* load_failures_;
+  prometheus::Family<prometheus::Counter>* loads_;
+  prometheus::Family<prometheus::Counter>* unloads_;
+  prometheus::Family<prometheus::Gauge>* served_version_;
+  prometheus::Family<prometheus::Histogram>* queue_time_;
+  prometheus::Family<prometheus::Histogram>* compute_time_;
+  prometheus::Family<prometheus::Histogram>* batch_size_;
+  prometheus::Family<prometheus::Gauge>* pending_;
+  prometheus::Family<prometheus::Gauge>* resident_memory_;
+  prometheus::Family<prometheus::Gauge>* device_memory_;
 };
 
 }  // namespace genailab

@@ -50,5 +50,33 @@ TEST(ServerMetricsTest, RecordsRequestsCellsAndModels) {
   EXPECT_THAT(text, Not(HasSubstr("genailab_cells_processed_total{model=\"pbmc\",rpc=\"Encode\"} 12")));
 }
 
+TEST(ServerMetricsTest, RecordsEngineMetrics) {
+  auto registry = std::make_shared<prometheus::Registry>();
+  auto metrics = ServerMetrics::Create(registry);
+  ASSERT_THAT(metrics, IsOk());
+  (*metrics)->RecordQueueTime("pbmc", absl::Milliseconds(2));
+  (*metrics)->RecordBatch("pbmc", 48, absl::Milliseconds(5));
+  (*metrics)->AddPendingRequests("pbmc", 3);
+  (*metrics)->AddPendingRequests("pbmc", -1);
+  (*metrics)->RecordModelLoad("pbmc");
+  (*metrics)->RecordModelUnload("pbmc");
+  (*metrics)->SetServedVersion("pbmc", 4);
+  ASSERT_THAT((*metrics)->UpdateProcessMemory(), IsOk());
+
+  const std::string text = Scrape(*registry);
+  EXPECT_THAT(text, HasSubstr(R"(genailab_queue_duration_seconds_count{model="pbmc"} 1)"));
+  EXPECT_THAT(text, HasSubstr(R"(genailab_compute_duration_seconds_count{model="pbmc"} 1)"));
+  EXPECT_THAT(text, HasSubstr(R"(genailab_batch_size_cells_bucket{model="pbmc",le="32"} 0)"));
+  EXPECT_THAT(text, HasSubstr(R"(genailab_batch_size_cells_bucket{model="pbmc",le="64"} 1)"));
+  EXPECT_THAT(text, HasSubstr(R"(genailab_pending_requests{model="pbmc"} 2)"));
+  EXPECT_THAT(text, HasSubstr(R"(genailab_model_loads_total{model="pbmc"} 1)"));
+  EXPECT_THAT(text, HasSubstr(R"(genailab_model_unloads_total{model="pbmc"} 1)"));
+  EXPECT_THAT(text, HasSubstr(R"(genailab_model_served_version{model="pbmc"} 4)"));
+  EXPECT_THAT(text, HasSubstr("process_resident_memory_bytes "));
+  EXPECT_THAT(text, Not(HasSubstr("process_resident_memory_bytes 0\n")));
+  // No device-memory hook was called: the gauge family has no series.
+  EXPECT_THAT(text, Not(HasSubstr("genailab_device_memory_bytes{")));
+}
+
 }  // namespace
 }  // namespace genailab

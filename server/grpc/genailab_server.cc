@@ -13,7 +13,8 @@
 #include "models/checkpoint.h"
 #include "prometheus/registry.h"
 #include "server/grpc/generative_service.h"
-#include "server/http/metrics_endpoint.h"
+#include "server/kserve/kserve_service.h"
+#include "common/http/metrics_endpoint.h"
 #include "spdlog/spdlog.h"
 
 namespace genailab {
@@ -32,9 +33,21 @@ absl::StatusOr<std::unique_ptr<GenailabServer>> GenailabServer::Create(Options o
                                                    options.max_message_bytes));
   }
   if (options.grpc_address.empty()) return absl::InvalidArgumentError("grpc_address is required");
+  for (const auto& [name, value] : {std::pair<const char*, int64_t>{"instances_per_device", options.instances_per_device},
+                                    {"max_batch_cells", options.max_batch_cells},
+                                    {"max_queue_requests", options.max_queue_requests},
+                                    {"max_active_cells", options.max_active_cells},
+                                    {"default_chunk_cells", options.default_chunk_cells},
+                                    {"max_stream_cells", options.max_stream_cells}}) {
+    if (value <= 0) return absl::InvalidArgumentError(absl::StrCat(name, " must be positive, got ", value));
+  }
+  if (options.max_queue_delay < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("max_queue_delay must not be negative");
+  }
   if (!options.loader) options.loader = &LoadCheckpoint;
   std::unique_ptr<GenailabServer> server(new GenailabServer(std::move(options)));
   const Options& opts = server->options_;
+  GENAILAB_ASSIGN_OR_RETURN(server->security_, ServerSecurity::Create(opts.security));
 
   if (!opts.metrics_address.empty()) {
     server->registry_ = std::make_shared<prometheus::Registry>();
@@ -48,14 +61,28 @@ absl::StatusOr<std::unique_ptr<GenailabServer>> GenailabServer::Create(Options o
   manager_options.metrics = server->metrics_.get();
   GenailabServer* raw = server.get();
   manager_options.on_model_loaded = [raw](const ServableModel& model) { raw->OnModelLoaded(model); };
+  manager_options.instances = opts.instances_per_device;
+  manager_options.batching.max_batch_cells = opts.max_batch_cells;
+  manager_options.batching.max_queue_delay = opts.max_queue_delay;
+  manager_options.batching.max_queue_tasks = opts.max_queue_requests;
+  manager_options.stepping.max_active_cells = opts.max_active_cells;
+  manager_options.stepping.max_queue_tasks = opts.max_queue_requests;
+  manager_options.default_policy = opts.default_version_policy;
+  manager_options.policies = opts.version_policies;
   GENAILAB_ASSIGN_OR_RETURN(server->manager_, ModelManager::Create(std::move(manager_options)));
   GENAILAB_ASSIGN_OR_RETURN(const int served, server->manager_->LoadNewest());
   if (served == 0) spdlog::warn("no model could be loaded from '{}'", opts.repository_root);
 
   GenerativeCore::Options core_options;
   core_options.max_cells_per_request = opts.max_cells_per_request;
+  core_options.split_cells = opts.max_batch_cells;
+  core_options.default_chunk_cells = opts.default_chunk_cells;
+  core_options.max_stream_cells = opts.max_stream_cells;
   GENAILAB_ASSIGN_OR_RETURN(server->core_, GenerativeCore::Create(server->manager_.get(), core_options));
-  server->service_ = std::make_unique<GenerativeService>(server->core_.get(), server->metrics_.get());
+  GENAILAB_ASSIGN_OR_RETURN(server->explorer_, LatentExplorer::Create(server->manager_.get()));
+  server->service_ =
+      std::make_unique<GenerativeService>(server->core_.get(), server->metrics_.get(), server->explorer_.get());
+  server->kserve_service_ = std::make_unique<KServeService>(server->core_.get());
   return server;
 }
 
@@ -82,10 +109,11 @@ absl::Status GenailabServer::Start() {
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   int port = 0;
-  builder.AddListeningPort(options_.grpc_address, grpc::InsecureServerCredentials(), &port);
+  builder.AddListeningPort(options_.grpc_address, security_->credentials(), &port);
   builder.SetMaxReceiveMessageSize(static_cast<int>(options_.max_message_bytes));
   builder.SetMaxSendMessageSize(static_cast<int>(options_.max_message_bytes));
   builder.RegisterService(service_.get());
+  builder.RegisterService(kserve_service_.get());
   server_ = builder.BuildAndStart();
   if (server_ == nullptr || port == 0) {
     server_.reset();
@@ -95,6 +123,11 @@ absl::Status GenailabServer::Start() {
   }
   grpc_port_ = port;
   started_ = true;
+  if (metrics_ != nullptr) {
+    // Once now, so that the first scrape has it; then every second.
+    (void)metrics_->UpdateProcessMemory();
+    memory_thread_ = std::thread([this] { RefreshMemoryGauges(); });
+  }
 
   grpc::HealthCheckServiceInterface* health = server_->GetHealthCheckService();
   if (health != nullptr) {
@@ -121,10 +154,32 @@ void GenailabServer::Shutdown(absl::Time deadline) {
     grpc::HealthCheckServiceInterface* health = server_->GetHealthCheckService();
     if (health != nullptr) health->SetServingStatus(false);
   }
-  spdlog::info("shutting down: draining calls for up to {}", absl::FormatDuration(deadline - absl::Now()));
-  // Outside mu_: Shutdown waits for running calls, which never take mu_, but OnModelLoaded does.
+  service_->StopAccepting();
+  kserve_service_->StopAccepting();
+  spdlog::info("shutting down: NOT_SERVING, draining accepted calls for up to {}",
+               absl::FormatDuration(deadline - absl::Now()));
+  // Outside mu_: draining waits for running calls, which never take mu_, but OnModelLoaded does.
+  if (!service_->WaitIdle(deadline) || !kserve_service_->WaitIdle(deadline)) {
+    spdlog::warn("drain deadline reached with calls still running");
+  }
   server_->Shutdown(absl::ToChronoTime(deadline));
+  if (memory_thread_.joinable()) memory_thread_.join();
   metrics_endpoint_.reset();
+}
+
+void GenailabServer::RefreshMemoryGauges() {
+  while (true) {
+    if (absl::Status updated = metrics_->UpdateProcessMemory(); !updated.ok()) {
+      spdlog::debug("{}", updated.ToString());
+    }
+    if (options_.device_memory_bytes) {
+      const absl::StatusOr<int64_t> bytes = options_.device_memory_bytes();
+      if (bytes.ok()) metrics_->SetDeviceMemory(options_.device, *bytes);
+    }
+    absl::MutexLock lock(&mu_);
+    const auto stopping = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return shutting_down_; };
+    if (mu_.AwaitWithTimeout(absl::Condition(&stopping), absl::Seconds(1))) return;
+  }
 }
 
 void GenailabServer::Wait() {

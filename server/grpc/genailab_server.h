@@ -1,6 +1,9 @@
-// GenailabServer: assembles the serving process: ModelManager (newest version of every model in the
-// repository), GenerativeCore, the GenerativeService, gRPC health checking and server reflection on one
-// gRPC port, and Prometheus metrics on an HTTP port (MetricsEndpoint).
+// GenailabServer: assembles the serving process: ModelManager (the versions each model's policy
+// chooses, each on instances_per_device copies with their own batchers; see server/README.md),
+// GenerativeCore, the GenerativeService and the Open Inference Protocol (KServe v2,
+// server/kserve), gRPC health checking and server reflection on one gRPC port (plaintext, TLS or mutual
+// TLS, optionally with bearer tokens: server/security), and Prometheus metrics on an HTTP port
+// (MetricsEndpoint).
 //
 // Health (grpc.health.v1.Health): "" and "genailab.v1.GenerativeService" are SERVING between Start() and
 // Shutdown(); "genailab.model.<name>" is SERVING for every served model (models loaded later by polling
@@ -15,8 +18,11 @@
 #define GENAILAB_SERVER_GRPC_GENAILAB_SERVER_H_
 
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <memory>
 #include <string>
+#include <thread>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
@@ -26,6 +32,7 @@
 #include "server/core/generative_core.h"
 #include "server/core/model_manager.h"
 #include "server/core/server_metrics.h"
+#include "server/security/server_security.h"
 
 namespace grpc {
 class Server;
@@ -37,6 +44,8 @@ class Registry;
 namespace genailab {
 
 class GenerativeService;
+class KServeService;
+class LatentExplorer;
 class MetricsEndpoint;
 
 class GenailabServer {
@@ -57,6 +66,26 @@ class GenailabServer {
     absl::Duration poll_interval = absl::ZeroDuration();
     // Empty = LoadCheckpoint (models/checkpoint.h). Tests inject fakes.
     ModelLoader loader;
+    // Copies of every model version on the device, each with its own batcher.
+    int instances_per_device = 1;
+    // Dynamic batching per instance (max_batch_cells also splits large row-wise requests).
+    int64_t max_batch_cells = 1024;
+    absl::Duration max_queue_delay = absl::ZeroDuration();
+    int64_t max_queue_requests = 1024;
+    // Step-level batching of iterative samplers: most rows sampled together per instance.
+    int64_t max_active_cells = 4096;
+    // Which versions are served: the default policy and per-model ones (ModelManager's VersionPolicy).
+    VersionPolicy default_version_policy;
+    std::map<std::string, VersionPolicy> version_policies;
+    // GenerateStream: default cells per message and most cells per stream.
+    int64_t default_chunk_cells = 4096;
+    int64_t max_stream_cells = 10000000;
+    // Optional: bytes of accelerator memory the models hold, exported as genailab_device_memory_bytes
+    // when set (the models layer has no stable hook for it yet, so the binary leaves it empty).
+    std::function<absl::StatusOr<int64_t>()> device_memory_bytes;
+    // TLS / mutual TLS / bearer tokens on the gRPC port (server/security/server_security.h); default
+    // plaintext.
+    ServerSecurity::Options security;
   };
 
   // INVALID_ARGUMENT for bad options (message size outside 1..2^31-1, non-positive cell limit, negative
@@ -71,8 +100,10 @@ class GenailabServer {
   // Binds and starts serving. UNAVAILABLE if an address cannot be bound; FAILED_PRECONDITION if called
   // twice.
   absl::Status Start();
-  // Marks everything NOT_SERVING, stops accepting calls and waits for running ones until `deadline`.
-  // Idempotent.
+  // Graceful shutdown: at once marks every health status NOT_SERVING and answers new GenerativeService
+  // calls UNAVAILABLE (while still accepting connections, so that clients and load balancers see it);
+  // waits for the calls already accepted until `deadline`; then stops gRPC (cancelling calls still
+  // running at `deadline`). Idempotent.
   void Shutdown(absl::Time deadline);
   // Blocks until the server has shut down (returns at once if it never started).
   void Wait();
@@ -86,6 +117,8 @@ class GenailabServer {
  private:
   explicit GenailabServer(Options options);
   void OnModelLoaded(const ServableModel& model);
+  // Refreshes process (and device) memory gauges every second until shutdown.
+  void RefreshMemoryGauges();
 
   const Options options_;
 
@@ -101,9 +134,14 @@ class GenailabServer {
   std::unique_ptr<MetricsEndpoint> metrics_endpoint_;
   std::unique_ptr<ModelManager> manager_;
   std::unique_ptr<GenerativeCore> core_;
+  std::unique_ptr<LatentExplorer> explorer_;
   std::unique_ptr<GenerativeService> service_;
+  // The Open Inference Protocol (KServe v2) over the same core, on the same port.
+  std::unique_ptr<KServeService> kserve_service_;
+  std::unique_ptr<ServerSecurity> security_;
   // Set under mu_ in Start(); read without it afterwards (Wait) since it never changes again.
   std::unique_ptr<grpc::Server> server_;
+  std::thread memory_thread_;
 };
 
 }  // namespace genailab

@@ -3,6 +3,9 @@
 #include <cstdlib>
 #include <filesystem>
 #include <memory>
+#include <thread>
+
+#include "absl/synchronization/notification.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -14,7 +17,7 @@
 #include "grpcpp/security/credentials.h"
 #include "server/testing/fake_generative_model.h"
 #include "server/testing/health_check.grpc.pb.h"
-#include "server/testing/http_get.h"
+#include "common/http/http_get.h"
 
 namespace genailab {
 namespace {
@@ -216,6 +219,14 @@ TEST_F(GenailabServerTest, CreateAndStartReportBadConfiguration) {
   EXPECT_THAT(GenailabServer::Create(options),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("max_message_bytes")));
   options = TestOptions();
+  options.max_batch_cells = 0;
+  EXPECT_THAT(GenailabServer::Create(options),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("max_batch_cells must be positive")));
+  options = TestOptions();
+  options.instances_per_device = 0;
+  EXPECT_THAT(GenailabServer::Create(options),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("instances_per_device")));
+  options = TestOptions();
   options.grpc_address = "256.1.1.1:1";
   auto server = GenailabServer::Create(options);
   ASSERT_THAT(server, IsOk());
@@ -233,6 +244,200 @@ TEST_F(GenailabServerTest, HonoursMaxMessageBytes) {
   v1::EncodeResponse encoded;
   const grpc::Status status = stub_->Encode(Context().get(), encode, &encoded);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+}
+
+// A fake whose Generate blocks until released, to hold a call in flight.
+struct Gate {
+  absl::Notification entered;
+  absl::Notification release;
+};
+
+class GatedModel : public FakeGenerativeModel {
+ public:
+  GatedModel(ModelManifest manifest, Gate* gate) : FakeGenerativeModel(std::move(manifest)), gate_(gate) {}
+  absl::StatusOr<DenseMatrix> Generate(int64_t n, const CovariateCodes& covariates, uint64_t seed, float library_size,
+                                       bool sample_counts) const override {
+    if (seed == 42) {  // only the held request; warm-up and others pass
+      gate_->entered.Notify();
+      gate_->release.WaitForNotification();
+    }
+    return FakeGenerativeModel::Generate(n, covariates, seed, library_size, sample_counts);
+  }
+
+ private:
+  Gate* const gate_;
+};
+
+v1::GenerateRequest CondGenerate(uint64_t seed, int64_t n) {
+  v1::GenerateRequest generate;
+  generate.mutable_model()->set_name("cond");
+  generate.set_seed(seed);
+  v1::GenerationGroup* group = generate.add_groups();
+  (*group->mutable_covariates())["cell_type"] = "A";
+  (*group->mutable_covariates())["condition"] = "stim";
+  group->set_n_cells(n);
+  return generate;
+}
+
+TEST_F(GenailabServerTest, ShutdownGoesNotServingRefusesNewCallsAndDrainsAcceptedOnes) {
+  Gate gate;
+  GenailabServer::Options options = TestOptions();
+  const ModelLoader fake = FakeModelLoader();
+  options.loader = [&gate, fake](const std::string& dir, const std::string& device)
+      -> absl::StatusOr<std::unique_ptr<GenerativeModel>> {
+    auto model = fake(dir, device);
+    if (!model.ok()) return model.status();
+    return std::unique_ptr<GenerativeModel>(new GatedModel((*model)->manifest(), &gate));
+  };
+  ASSERT_NO_FATAL_FAILURE(StartServer(options));
+  // An accepted call, held inside the model.
+  grpc::Status held_status;
+  v1::GenerateResponse held;
+  std::thread client([&] {
+    held_status = stub_->Generate(Context().get(), CondGenerate(42, 3), &held);
+  });
+  gate.entered.WaitForNotification();
+  std::thread stopper([&] { server_->Shutdown(absl::Now() + absl::Seconds(30)); });
+  // Readiness goes NOT_SERVING at once, and new calls are refused while the held one drains.
+  int health = HealthCheckResponse::SERVING;
+  for (int i = 0; i < 1000 && health == HealthCheckResponse::SERVING; ++i) {
+    health = Health("");
+    if (health == HealthCheckResponse::SERVING) absl::SleepFor(absl::Milliseconds(5));
+  }
+  EXPECT_EQ(health, HealthCheckResponse::NOT_SERVING);
+  v1::GenerateResponse refused;
+  const grpc::Status refused_status = stub_->Generate(Context().get(), CondGenerate(1, 1), &refused);
+  EXPECT_EQ(refused_status.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_THAT(refused_status.error_message(), HasSubstr("shutting down"));
+  gate.release.Notify();
+  client.join();
+  stopper.join();
+  ASSERT_TRUE(held_status.ok()) << held_status.error_message();
+  EXPECT_EQ(held.cells().rows(), 3);
+  server_->Wait();
+  server_.reset();
+}
+
+TEST_F(GenailabServerTest, GenerateStreamSendsChunksEqualToUnaryGenerate) {
+  ASSERT_NO_FATAL_FAILURE(StartServer(TestOptions()));
+  v1::GenerateResponse unary;
+  ASSERT_TRUE(stub_->Generate(Context().get(), CondGenerate(9, 10), &unary).ok());
+  v1::GenerateStreamRequest request;
+  *request.mutable_request() = CondGenerate(9, 10);
+  request.set_chunk_cells(4);
+  auto context = Context();
+  auto reader = stub_->GenerateStream(context.get(), request);
+  v1::GenerateResponse chunk;
+  std::vector<int64_t> rows;
+  std::vector<float> values;
+  while (reader->Read(&chunk)) {
+    rows.push_back(chunk.cells().rows());
+    values.insert(values.end(), chunk.cells().dense().values().begin(), chunk.cells().dense().values().end());
+  }
+  const grpc::Status status = reader->Finish();
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_THAT(rows, ElementsAre(4, 4, 2));
+  EXPECT_THAT(values, ::testing::ElementsAreArray(unary.cells().dense().values()));
+}
+
+TEST_F(GenailabServerTest, LoadModelAndUnloadModelRpcsReportVersions) {
+  ASSERT_NO_FATAL_FAILURE(StartServer(TestOptions()));
+  WriteFakeVersion(root_.string(), FakeConditionalManifest("cond", 2));
+  v1::LoadModelRequest load;
+  load.mutable_model()->set_name("cond");
+  v1::LoadModelResponse loaded;
+  grpc::Status status = stub_->LoadModel(Context().get(), load, &loaded);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(loaded.model().version(), 2);
+  EXPECT_THAT(loaded.model().loaded_versions(), ElementsAre(1, 2));
+
+  v1::UnloadModelRequest unload;
+  unload.mutable_model()->set_name("cond");
+  unload.mutable_model()->set_version(1);
+  v1::UnloadModelResponse unloaded;
+  status = stub_->UnloadModel(Context().get(), unload, &unloaded);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  v1::GetModelRequest get;
+  get.mutable_model()->set_name("cond");
+  v1::GetModelResponse info;
+  ASSERT_TRUE(stub_->GetModel(Context().get(), get, &info).ok());
+  EXPECT_THAT(info.model().loaded_versions(), ElementsAre(2));
+  ASSERT_EQ(info.model().versions_size(), 2);
+  EXPECT_EQ(info.model().versions(0).version(), 1);
+  EXPECT_THAT(info.model().versions(0).state(),
+              ::testing::AnyOf(v1::VersionStatus::DRAINING, v1::VersionStatus::UNLOADED));
+  EXPECT_EQ(info.model().versions(1).state(), v1::VersionStatus::AVAILABLE);
+
+  load.mutable_model()->set_name("../outside");
+  status = stub_->LoadModel(Context().get(), load, &loaded);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+}
+
+TEST_F(GenailabServerTest, FullQueueAnswersResourceExhaustedWithRetryAfterMetadata) {
+  Gate gate;
+  GenailabServer::Options options = TestOptions();
+  options.max_queue_requests = 1;
+  const ModelLoader fake = FakeModelLoader();
+  options.loader = [&gate, fake](const std::string& dir, const std::string& device)
+      -> absl::StatusOr<std::unique_ptr<GenerativeModel>> {
+    auto model = fake(dir, device);
+    if (!model.ok()) return model.status();
+    return std::unique_ptr<GenerativeModel>(new GatedModel((*model)->manifest(), &gate));
+  };
+  ASSERT_NO_FATAL_FAILURE(StartServer(options));
+  v1::GenerateResponse held;
+  grpc::Status held_status;
+  std::thread running([&] { held_status = stub_->Generate(Context().get(), CondGenerate(42, 1), &held); });
+  gate.entered.WaitForNotification();
+  // The running batch is out of the queue. The first request below fills the queue (and expires in
+  // it, client-side); the next one finds it full.
+  grpc::Status refused;
+  for (int i = 0; i < 2; ++i) {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(300));
+    v1::GenerateResponse response;
+    refused = stub_->Generate(&context, CondGenerate(2, 1), &response);
+    if (i == 0) {
+      EXPECT_EQ(refused.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+      continue;
+    }
+    const auto& trailers = context.GetServerTrailingMetadata();
+    const auto hint = trailers.find("retry-after-ms");
+    ASSERT_NE(hint, trailers.end());
+    EXPECT_GE(std::stoi(std::string(hint->second.data(), hint->second.size())), 1);
+  }
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_THAT(refused.error_message(), HasSubstr("is full"));
+  gate.release.Notify();
+  running.join();
+  EXPECT_TRUE(held_status.ok()) << held_status.error_message();
+}
+
+TEST_F(GenailabServerTest, ServesTheLatentExplorationRpcs) {
+  ASSERT_NO_FATAL_FAILURE(StartServer(TestOptions()));
+  v1::TraverseLatentRequest traverse;
+  traverse.mutable_model()->set_name("cond");
+  traverse.set_steps(3);
+  (*traverse.mutable_covariates())["cell_type"] = "B";
+  (*traverse.mutable_covariates())["condition"] = "ctrl";
+  v1::TraverseLatentResponse traversed;
+  const grpc::Status traverse_status = stub_->TraverseLatent(Context().get(), traverse, &traversed);
+  ASSERT_TRUE(traverse_status.ok()) << traverse_status.error_message();
+  EXPECT_EQ(traversed.expression().rows(), 3);
+  EXPECT_THAT(traversed.values(), ElementsAre(-3.0f, 0.0f, 3.0f));
+
+  // The fake model keeps GenerativeModel's UNIMPLEMENTED DecodeMixed.
+  v1::InterpolateRequest blend;
+  blend.mutable_model()->set_name("cond");
+  blend.set_steps(2);
+  (*blend.mutable_covariates())["condition"] = "ctrl";
+  blend.mutable_covariate_path()->set_covariate("cell_type");
+  blend.mutable_covariate_path()->set_from_value("A");
+  blend.mutable_covariate_path()->set_to_value("B");
+  v1::InterpolateResponse blended;
+  const grpc::Status blend_status = stub_->Interpolate(Context().get(), blend, &blended);
+  EXPECT_EQ(blend_status.error_code(), grpc::StatusCode::UNIMPLEMENTED);
+  EXPECT_THAT(blend_status.error_message(), HasSubstr("mixed covariates"));
 }
 
 }  // namespace

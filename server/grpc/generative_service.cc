@@ -1,9 +1,13 @@
 #include "server/grpc/generative_service.h"
 
+#include <chrono>
+#include <memory>
 #include <utility>
 
+#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "server/grpc/status_conversion.h"
+#include "common/grpc/status_conversion.h"
+#include "server/core/batch_scheduler.h"
 #include "spdlog/spdlog.h"
 
 namespace genailab {
@@ -17,6 +21,9 @@ bool IsClientError(absl::StatusCode code) {
     case absl::StatusCode::kFailedPrecondition:
     case absl::StatusCode::kOutOfRange:
     case absl::StatusCode::kCancelled:
+    case absl::StatusCode::kDeadlineExceeded:
+    case absl::StatusCode::kResourceExhausted:
+    case absl::StatusCode::kUnavailable:
       return true;
     default:
       return false;
@@ -32,65 +39,179 @@ int64_t DecodedCells(const v1::DecodeResponse& r) { return r.expression().rows()
 int64_t GeneratedCells(const v1::GenerateResponse& r) { return r.cells().rows(); }
 int64_t PerturbedCells(const v1::PredictPerturbationResponse& r) { return r.cells().rows(); }
 
+// Lends a call's ServerContext to the schedulers for as long as the handler runs. Tasks may outlive the
+// handler (a handler gives up at its deadline while its task is still queued): after Detach(), their
+// is_cancelled() answers true, so they are dropped and never touch the finished call's context.
+class CallGuard {
+ public:
+  explicit CallGuard(grpc::ServerContext* context) : state_(std::make_shared<State>()) {
+    state_->context = context;
+    call_.is_cancelled = [state = state_] {
+      absl::MutexLock lock(&state->mu);
+      return state->context == nullptr || state->context->IsCancelled();
+    };
+    const auto deadline = context->deadline();
+    if (deadline != std::chrono::system_clock::time_point::max()) call_.deadline = absl::FromChrono(deadline);
+  }
+  ~CallGuard() {
+    absl::MutexLock lock(&state_->mu);
+    state_->context = nullptr;
+  }
+  CallGuard(const CallGuard&) = delete;
+  CallGuard& operator=(const CallGuard&) = delete;
+
+  const CallContext& call() const { return call_; }
+
+ private:
+  struct State {
+    absl::Mutex mu;
+    grpc::ServerContext* context ABSL_GUARDED_BY(mu) = nullptr;
+  };
+  std::shared_ptr<State> state_;
+  CallContext call_;
+};
+
+absl::Status ShuttingDown() { return absl::UnavailableError("the server is shutting down; retry elsewhere"); }
+
 }  // namespace
 
-template <typename Request, typename Response>
-grpc::Status GenerativeService::Handle(const char* rpc, const std::string& model, const Request& request,
-                                       Response* response,
-                                       absl::StatusOr<Response> (GenerativeCore::*method)(const Request&) const,
-                                       int64_t (*cells_of)(const Response&)) {
-  const absl::Time start = absl::Now();
-  absl::StatusOr<Response> result = (core_->*method)(request);
-  const absl::StatusCode code = result.status().code();
-  int64_t cells = 0;
-  if (result.ok()) {
-    cells = cells_of(*result);
-    *response = std::move(result).value();
+grpc::Status GenerativeService::Finish(const char* rpc, const std::string& model, grpc::ServerContext* context,
+                                       const absl::Status& status, absl::Time start, int64_t cells) {
+  const absl::StatusCode code = status.code();
+  if (status.ok()) {
   } else if (IsClientError(code)) {
-    spdlog::debug("{} model='{}' failed: {}", rpc, model, result.status().ToString());
+    spdlog::debug("{} model='{}' failed: {}", rpc, model, status.ToString());
   } else {
-    spdlog::info("{} model='{}' failed: {}", rpc, model, result.status().ToString());
+    spdlog::info("{} model='{}' failed: {}", rpc, model, status.ToString());
+  }
+  const absl::Duration retry_after = RetryAfter(status);
+  if (retry_after >= absl::ZeroDuration()) {
+    context->AddTrailingMetadata("retry-after-ms", std::to_string(absl::ToInt64Milliseconds(retry_after)));
   }
   if (metrics_ != nullptr) {
     // Unknown names stay out of the labels so that clients cannot grow the label set.
     metrics_->RecordRequest(rpc, code == absl::StatusCode::kNotFound ? std::string() : model, code,
                             absl::Now() - start, cells);
   }
-  return ToGrpcStatus(result.status());
+  return ToGrpcStatus(status);
 }
 
-grpc::Status GenerativeService::ListModels(grpc::ServerContext*, const v1::ListModelsRequest* request,
+template <typename Request, typename Response>
+grpc::Status GenerativeService::Handle(
+    const char* rpc, const std::string& model, grpc::ServerContext* context, const Request& request,
+    Response* response, absl::StatusOr<Response> (GenerativeCore::*method)(const Request&, const CallContext&) const,
+    int64_t (*cells_of)(const Response&)) {
+  const absl::Time start = absl::Now();
+  CallAdmission::Scope admitted(&admission_);
+  if (!admitted.admitted()) return Finish(rpc, model, context, ShuttingDown(), start, 0);
+  absl::StatusOr<Response> result = absl::UnknownError("not run");
+  {
+    CallGuard guard(context);
+    result = (core_->*method)(request, guard.call());
+  }
+  int64_t cells = 0;
+  if (result.ok()) {
+    cells = cells_of(*result);
+    *response = std::move(result).value();
+  }
+  return Finish(rpc, model, context, result.status(), start, cells);
+}
+
+grpc::Status GenerativeService::ListModels(grpc::ServerContext* context, const v1::ListModelsRequest* request,
                                            v1::ListModelsResponse* response) {
-  return Handle("ListModels", "", *request, response, &GenerativeCore::ListModels, &NoCells<v1::ListModelsResponse>);
+  return Handle("ListModels", "", context, *request, response, &GenerativeCore::ListModels,
+                &NoCells<v1::ListModelsResponse>);
 }
 
-grpc::Status GenerativeService::GetModel(grpc::ServerContext*, const v1::GetModelRequest* request,
+grpc::Status GenerativeService::GetModel(grpc::ServerContext* context, const v1::GetModelRequest* request,
                                          v1::GetModelResponse* response) {
-  return Handle("GetModel", request->model().name(), *request, response, &GenerativeCore::GetModel,
+  return Handle("GetModel", request->model().name(), context, *request, response, &GenerativeCore::GetModel,
                 &NoCells<v1::GetModelResponse>);
 }
 
-grpc::Status GenerativeService::Encode(grpc::ServerContext*, const v1::EncodeRequest* request,
+grpc::Status GenerativeService::Encode(grpc::ServerContext* context, const v1::EncodeRequest* request,
                                        v1::EncodeResponse* response) {
-  return Handle("Encode", request->model().name(), *request, response, &GenerativeCore::Encode, &EncodedCells);
+  return Handle("Encode", request->model().name(), context, *request, response, &GenerativeCore::Encode,
+                &EncodedCells);
 }
 
-grpc::Status GenerativeService::Decode(grpc::ServerContext*, const v1::DecodeRequest* request,
+grpc::Status GenerativeService::Decode(grpc::ServerContext* context, const v1::DecodeRequest* request,
                                        v1::DecodeResponse* response) {
-  return Handle("Decode", request->model().name(), *request, response, &GenerativeCore::Decode, &DecodedCells);
+  return Handle("Decode", request->model().name(), context, *request, response, &GenerativeCore::Decode,
+                &DecodedCells);
 }
 
-grpc::Status GenerativeService::Generate(grpc::ServerContext*, const v1::GenerateRequest* request,
+grpc::Status GenerativeService::Generate(grpc::ServerContext* context, const v1::GenerateRequest* request,
                                          v1::GenerateResponse* response) {
-  return Handle("Generate", request->model().name(), *request, response, &GenerativeCore::Generate,
+  return Handle("Generate", request->model().name(), context, *request, response, &GenerativeCore::Generate,
                 &GeneratedCells);
 }
 
-grpc::Status GenerativeService::PredictPerturbation(grpc::ServerContext*,
+grpc::Status GenerativeService::PredictPerturbation(grpc::ServerContext* context,
                                                     const v1::PredictPerturbationRequest* request,
                                                     v1::PredictPerturbationResponse* response) {
-  return Handle("PredictPerturbation", request->model().name(), *request, response,
+  return Handle("PredictPerturbation", request->model().name(), context, *request, response,
                 &GenerativeCore::PredictPerturbation, &PerturbedCells);
+}
+
+grpc::Status GenerativeService::LoadModel(grpc::ServerContext* context, const v1::LoadModelRequest* request,
+                                          v1::LoadModelResponse* response) {
+  return Handle("LoadModel", request->model().name(), context, *request, response, &GenerativeCore::LoadModel,
+                &NoCells<v1::LoadModelResponse>);
+}
+
+grpc::Status GenerativeService::UnloadModel(grpc::ServerContext* context, const v1::UnloadModelRequest* request,
+                                            v1::UnloadModelResponse* response) {
+  return Handle("UnloadModel", request->model().name(), context, *request, response, &GenerativeCore::UnloadModel,
+                &NoCells<v1::UnloadModelResponse>);
+}
+
+template <typename Request, typename Response>
+grpc::Status GenerativeService::Explore(const char* rpc, grpc::ServerContext* context, const Request& request,
+                                        Response* response,
+                                        absl::StatusOr<Response> (LatentExplorer::*method)(const Request&) const) {
+  const absl::Time start = absl::Now();
+  const std::string& model = request.model().name();
+  CallAdmission::Scope admitted(&admission_);
+  if (!admitted.admitted()) return Finish(rpc, model, context, ShuttingDown(), start, 0);
+  absl::StatusOr<Response> result =
+      explorer_ == nullptr ? absl::StatusOr<Response>(absl::UnimplementedError(absl::StrCat(rpc, " is not served")))
+                           : (explorer_->*method)(request);
+  int64_t cells = 0;
+  if (result.ok()) {
+    cells = result->expression().rows();
+    *response = std::move(result).value();
+  }
+  return Finish(rpc, model, context, result.status(), start, cells);
+}
+
+grpc::Status GenerativeService::Interpolate(grpc::ServerContext* context, const v1::InterpolateRequest* request,
+                                            v1::InterpolateResponse* response) {
+  return Explore("Interpolate", context, *request, response, &LatentExplorer::Interpolate);
+}
+
+grpc::Status GenerativeService::TraverseLatent(grpc::ServerContext* context, const v1::TraverseLatentRequest* request,
+                                               v1::TraverseLatentResponse* response) {
+  return Explore("TraverseLatent", context, *request, response, &LatentExplorer::TraverseLatent);
+}
+
+grpc::Status GenerativeService::GenerateStream(grpc::ServerContext* context, const v1::GenerateStreamRequest* request,
+                                               grpc::ServerWriter<v1::GenerateResponse>* writer) {
+  const char* const rpc = "GenerateStream";
+  const std::string& model = request->request().model().name();
+  const absl::Time start = absl::Now();
+  CallAdmission::Scope admitted(&admission_);
+  if (!admitted.admitted()) return Finish(rpc, model, context, ShuttingDown(), start, 0);
+  int64_t cells = 0;
+  absl::Status status;
+  {
+    CallGuard guard(context);
+    status = core_->GenerateStream(*request, guard.call(), [writer, &cells](const v1::GenerateResponse& chunk) {
+      cells += chunk.cells().rows();
+      return writer->Write(chunk);
+    });
+  }
+  return Finish(rpc, model, context, status, start, status.ok() ? cells : 0);
 }
 
 }  // namespace genailab

@@ -1,0 +1,182 @@
+// serving_load: a load generator for genailab.v1.GenerativeService. It asks --info_target for the
+// model's genes and covariates (GetModel), builds one request shape (Encode of --cells cells, or Generate
+// of --cells cells, under each covariate's first value), then runs LoadGenerator against --target over
+// --channels connections and prints one JSON object:
+//   {"label":..., "rpc":..., "cells":..., "mode":"closed"|"open", "concurrency":C, "rate":R,
+//    "requests_per_second":..., "cells_per_second":..., "p50_ms":..., "p90_ms":..., "p99_ms":...,
+//    "completed":..., "failed":..., "first_error":...}
+//
+//   serving_load --target=127.0.0.1:50051 --model=bench_cvae --rpc=encode --cells=1 --concurrency=64
+#include <cstdio>
+#include <iostream>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "bench/serving/load_generator.h"
+#include "data/matrix.h"
+#include "data/matrix_codec.h"
+#include "genailab/v1/generative_service.grpc.pb.h"
+#include "grpcpp/grpcpp.h"
+#include "nlohmann/json.hpp"
+
+ABSL_FLAG(std::string, target, "127.0.0.1:50051", "Server under load.");
+ABSL_FLAG(std::string, info_target, "", "Server to ask GetModel (default --target).");
+ABSL_FLAG(std::string, model, "", "Model name.");
+ABSL_FLAG(std::string, rpc, "encode", "encode or generate.");
+ABSL_FLAG(int64_t, cells, 1, "Cells per request.");
+ABSL_FLAG(int, concurrency, 0, "Closed loop: calls in flight.");
+ABSL_FLAG(double, rate, 0, "Open loop: calls per second.");
+ABSL_FLAG(double, duration_s, 5, "Measured seconds.");
+ABSL_FLAG(double, warmup_s, 1, "Unmeasured warm-up seconds.");
+ABSL_FLAG(int, channels, 4, "Connections to spread calls over.");
+ABSL_FLAG(double, deadline_s, 30, "Deadline of each call.");
+ABSL_FLAG(std::string, label, "", "Copied into the JSON output.");
+
+namespace genailab {
+namespace {
+
+absl::StatusOr<v1::ModelInfo> FetchModel(const std::string& target, const std::string& model) {
+  auto stub = v1::GenerativeService::NewStub(grpc::CreateChannel(target, grpc::InsecureChannelCredentials()));
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+  v1::GetModelRequest request;
+  request.mutable_model()->set_name(model);
+  v1::GetModelResponse response;
+  const grpc::Status status = stub->GetModel(&context, request, &response);
+  if (!status.ok()) {
+    return absl::UnavailableError(absl::StrCat("GetModel(", model, ") on ", target, ": ", status.error_message()));
+  }
+  return response.model();
+}
+
+// Counts-like values (0..4) with every covariate at its first value.
+v1::EncodeRequest MakeEncode(const v1::ModelInfo& info, int64_t cells) {
+  v1::EncodeRequest request;
+  request.mutable_model()->set_name(info.name());
+  DenseMatrix x(cells, info.gene_names_size());
+  std::mt19937 random(7);
+  for (float& v : x.values) v = static_cast<float>(random() % 5);
+  MatrixToProto(x, {info.gene_names().begin(), info.gene_names().end()}, /*sparse=*/false,
+                request.mutable_cells());
+  for (const auto& covariate : info.covariates()) {
+    v1::CovariateColumn* column = request.add_covariates();
+    column->set_name(covariate.name());
+    for (int64_t i = 0; i < cells; ++i) column->add_values(covariate.values(0));
+  }
+  return request;
+}
+
+v1::GenerateRequest MakeGenerate(const v1::ModelInfo& info, int64_t cells) {
+  v1::GenerateRequest request;
+  request.mutable_model()->set_name(info.name());
+  v1::GenerationGroup* group = request.add_groups();
+  group->set_n_cells(cells);
+  for (const auto& covariate : info.covariates()) (*group->mutable_covariates())[covariate.name()] = covariate.values(0);
+  request.set_seed(1);
+  return request;
+}
+
+std::chrono::system_clock::time_point Deadline() {
+  return std::chrono::system_clock::now() +
+         std::chrono::duration_cast<std::chrono::system_clock::duration>(
+             std::chrono::duration<double>(absl::GetFlag(FLAGS_deadline_s)));
+}
+
+// One call's state, alive until its completion callback.
+template <typename Request, typename Response>
+struct Call {
+  grpc::ClientContext context;
+  Response response;
+};
+
+int Run() {
+  const std::string target = absl::GetFlag(FLAGS_target);
+  const std::string info_target =
+      absl::GetFlag(FLAGS_info_target).empty() ? target : absl::GetFlag(FLAGS_info_target);
+  absl::StatusOr<v1::ModelInfo> info = FetchModel(info_target, absl::GetFlag(FLAGS_model));
+  if (!info.ok()) {
+    std::cerr << info.status() << "\n";
+    return 1;
+  }
+  const int64_t cells = absl::GetFlag(FLAGS_cells);
+  std::vector<std::unique_ptr<v1::GenerativeService::Stub>> stubs;
+  for (int i = 0; i < std::max(1, absl::GetFlag(FLAGS_channels)); ++i) {
+    grpc::ChannelArguments arguments;
+    arguments.SetInt("grpc.use_local_subchannel_pool", 1);  // A connection per channel.
+    arguments.SetMaxReceiveMessageSize(-1);
+    arguments.SetMaxSendMessageSize(-1);
+    stubs.push_back(v1::GenerativeService::NewStub(
+        grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), arguments)));
+  }
+  auto next_stub = std::make_shared<std::atomic<uint64_t>>(0);
+  const v1::EncodeRequest encode = MakeEncode(*info, cells);
+  const v1::GenerateRequest generate = MakeGenerate(*info, cells);
+  const std::string rpc = absl::GetFlag(FLAGS_rpc);
+  LoadGenerator::Issue issue;
+  if (rpc == "encode") {
+    issue = [&](LoadGenerator::Done done) {
+      auto* call = new Call<v1::EncodeRequest, v1::EncodeResponse>;
+      call->context.set_deadline(Deadline());
+      v1::GenerativeService::Stub* stub = stubs[(*next_stub)++ % stubs.size()].get();
+      stub->async()->Encode(&call->context, &encode, &call->response, [call, done](grpc::Status status) {
+        delete call;
+        done(status.ok() ? std::string() : absl::StrCat(status.error_code(), ": ", status.error_message()));
+      });
+    };
+  } else if (rpc == "generate") {
+    issue = [&](LoadGenerator::Done done) {
+      auto* call = new Call<v1::GenerateRequest, v1::GenerateResponse>;
+      call->context.set_deadline(Deadline());
+      v1::GenerativeService::Stub* stub = stubs[(*next_stub)++ % stubs.size()].get();
+      stub->async()->Generate(&call->context, &generate, &call->response, [call, done](grpc::Status status) {
+        delete call;
+        done(status.ok() ? std::string() : absl::StrCat(status.error_code(), ": ", status.error_message()));
+      });
+    };
+  } else {
+    std::cerr << "--rpc must be encode or generate\n";
+    return 2;
+  }
+  LoadGenerator::Options options;
+  options.concurrency = absl::GetFlag(FLAGS_concurrency);
+  options.rate = absl::GetFlag(FLAGS_rate);
+  options.duration = absl::Seconds(absl::GetFlag(FLAGS_duration_s));
+  options.warmup = absl::Seconds(absl::GetFlag(FLAGS_warmup_s));
+  absl::StatusOr<LoadReport> report = LoadGenerator::Run(options, issue);
+  if (!report.ok()) {
+    std::cerr << report.status() << "\n";
+    return 2;
+  }
+  nlohmann::json json = {
+      {"label", absl::GetFlag(FLAGS_label)},
+      {"rpc", rpc},
+      {"cells", cells},
+      {"mode", options.concurrency > 0 ? "closed" : "open"},
+      {"concurrency", options.concurrency},
+      {"rate", options.rate},
+      {"requests_per_second", report->requests_per_second},
+      {"cells_per_second", report->requests_per_second * static_cast<double>(cells)},
+      {"p50_ms", report->p50_ms},
+      {"p90_ms", report->p90_ms},
+      {"p99_ms", report->p99_ms},
+      {"completed", report->completed},
+      {"failed", report->failed},
+      {"first_error", report->first_error},
+  };
+  std::cout << json.dump() << std::endl;
+  return 0;
+}
+
+}  // namespace
+}  // namespace genailab
+
+int main(int argc, char** argv) {
+  absl::ParseCommandLine(argc, argv);
+  return genailab::Run();
+}
