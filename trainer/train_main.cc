@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/flags/flag.h"
@@ -20,7 +21,21 @@ ABSL_FLAG(std::string, condition_key, "", "obs column holding the perturbation c
 ABSL_FLAG(std::string, holdout, "",
           "Cells to leave out: key=value[,key=value] filters, several separated by ';'. "
           "Example: cell_type=B,condition=stimulated");
-ABSL_FLAG(std::string, model_type, "cvae", "vae or cvae.");
+ABSL_FLAG(std::string, model_type, "cvae", "vae, cvae, diffusion or flow_matching.");
+// diffusion / flow_matching options (empty = the model's default; see models/diffusion/iterative_options.h).
+ABSL_FLAG(std::string, pca_components, "", "diffusion/flow: PCA coordinates the model works in (default 50).");
+ABSL_FLAG(std::string, score_network, "", "diffusion/flow: network, mlp or attention.");
+ABSL_FLAG(std::string, sde, "", "diffusion: forward process, vp or ve.");
+ABSL_FLAG(std::string, noise_schedule, "", "diffusion: linear or cosine (VP).");
+ABSL_FLAG(std::string, prediction, "", "diffusion: noise, score or denoiser (default).");
+ABSL_FLAG(std::string, sampler, "", "Default sampler: ddpm, ddim, euler_maruyama, pf_ode_heun, "
+          "predictor_corrector (diffusion); euler, heun (flow_matching).");
+ABSL_FLAG(std::string, sampling_steps, "", "Default sampling steps (diffusion 50, flow_matching 10).");
+ABSL_FLAG(std::string, eta, "", "Default DDIM eta.");
+ABSL_FLAG(std::string, guidance_scale, "", "Default classifier-free guidance scale (1 = none).");
+ABSL_FLAG(std::string, covariate_dropout, "", "Probability of training a row unconditionally (CFG).");
+ABSL_FLAG(std::string, ot_pairing, "", "flow_matching: mini-batch OT pairing, true or false.");
+ABSL_FLAG(std::string, control_condition, "", "diffusion/flow: the control value of --condition_key.");
 ABSL_FLAG(std::string, likelihood, "gaussian", "gaussian (log-normalized) or negative_binomial (counts).");
 ABSL_FLAG(std::string, input_space, "auto", "auto, counts or log_normalized.");
 ABSL_FLAG(double, normalize_total, 1e4, "normalize_total target sum applied to counts.");
@@ -32,6 +47,19 @@ ABSL_FLAG(double, beta, 1.0, "KL weight.");
 ABSL_FLAG(int, epochs, 50, "Training epochs.");
 ABSL_FLAG(int, batch_size, 128, "Minibatch size.");
 ABSL_FLAG(double, lr, 1e-3, "Adam learning rate.");
+ABSL_FLAG(std::string, lr_schedule, "constant", "constant, cosine (to --min_lr) or step.");
+ABSL_FLAG(double, min_lr, 0.0, "Final learning rate of the cosine schedule.");
+ABSL_FLAG(int, lr_step_epochs, 10, "step schedule: epochs between learning-rate decays.");
+ABSL_FLAG(double, lr_step_gamma, 0.5, "step schedule: factor of each decay.");
+ABSL_FLAG(double, gradient_clip_norm, 100.0, "Clip the gradients' global L2 norm to this (0 = off).");
+ABSL_FLAG(int, early_stopping_patience, 0, "Stop after this many epochs without validation improvement (0 = off).");
+ABSL_FLAG(double, early_stopping_min_delta, 0.0, "Smallest validation-loss decrease that counts as improvement.");
+ABSL_FLAG(bool, mixed_precision, false, "CUDA only: bfloat16 autocast in forward passes.");
+ABSL_FLAG(std::string, checkpoint, "",
+          "Resumable training state file: written every --checkpoint_every_epochs, resumed from when present.");
+ABSL_FLAG(int, checkpoint_every_epochs, 1, "Epochs between training checkpoints.");
+ABSL_FLAG(int, batch_shards, 0,
+          "Shards of each minibatch (0 = WORLD_SIZE). N shards in one process follow the trajectory of N ranks.");
 ABSL_FLAG(int, kl_warmup_epochs, 10, "Epochs over which the KL weight ramps up to beta.");
 ABSL_FLAG(uint64_t, seed, 0, "Random seed (split, initialization, minibatches).");
 ABSL_FLAG(double, validation_fraction, 0.1, "Fraction of training cells kept for validation.");
@@ -63,6 +91,17 @@ absl::StatusOr<TrainingJobSpec> SpecFromFlags() {
   spec.condition_key = absl::GetFlag(FLAGS_condition_key);
   spec.holdout = absl::StrSplit(absl::GetFlag(FLAGS_holdout), ';', absl::SkipWhitespace());
   spec.model_type = absl::GetFlag(FLAGS_model_type);
+  for (const auto& [key, flag] : std::vector<std::pair<std::string, std::string>>{
+           {"pca_components", absl::GetFlag(FLAGS_pca_components)}, {"network", absl::GetFlag(FLAGS_score_network)},
+           {"sde", absl::GetFlag(FLAGS_sde)}, {"noise_schedule", absl::GetFlag(FLAGS_noise_schedule)},
+           {"prediction", absl::GetFlag(FLAGS_prediction)}, {"sampler", absl::GetFlag(FLAGS_sampler)},
+           {"sampling_steps", absl::GetFlag(FLAGS_sampling_steps)}, {"eta", absl::GetFlag(FLAGS_eta)},
+           {"guidance_scale", absl::GetFlag(FLAGS_guidance_scale)},
+           {"covariate_dropout", absl::GetFlag(FLAGS_covariate_dropout)},
+           {"ot_pairing", absl::GetFlag(FLAGS_ot_pairing)},
+           {"control_condition", absl::GetFlag(FLAGS_control_condition)}}) {
+    if (!flag.empty()) spec.model_options[key] = flag;
+  }
   spec.likelihood = absl::GetFlag(FLAGS_likelihood);
   spec.input_space = absl::GetFlag(FLAGS_input_space);
   spec.normalize_total = absl::GetFlag(FLAGS_normalize_total);
@@ -79,6 +118,21 @@ absl::StatusOr<TrainingJobSpec> SpecFromFlags() {
   spec.training.learning_rate = absl::GetFlag(FLAGS_lr);
   spec.training.kl_warmup_epochs = absl::GetFlag(FLAGS_kl_warmup_epochs);
   spec.training.seed = absl::GetFlag(FLAGS_seed);
+  spec.training.lr_schedule = absl::GetFlag(FLAGS_lr_schedule);
+  spec.training.min_learning_rate = absl::GetFlag(FLAGS_min_lr);
+  spec.training.lr_step_epochs = absl::GetFlag(FLAGS_lr_step_epochs);
+  spec.training.lr_step_gamma = absl::GetFlag(FLAGS_lr_step_gamma);
+  spec.training.gradient_clip_norm = absl::GetFlag(FLAGS_gradient_clip_norm);
+  spec.training.early_stopping_patience = absl::GetFlag(FLAGS_early_stopping_patience);
+  spec.training.early_stopping_min_delta = absl::GetFlag(FLAGS_early_stopping_min_delta);
+  spec.training.mixed_precision = absl::GetFlag(FLAGS_mixed_precision);
+  spec.training.checkpoint_path = absl::GetFlag(FLAGS_checkpoint);
+  spec.training.checkpoint_every_epochs = absl::GetFlag(FLAGS_checkpoint_every_epochs);
+  spec.training.batch_shards = absl::GetFlag(FLAGS_batch_shards);
+  // torchrun-style launchers (and Kubernetes training operators) describe the job in the environment.
+  auto distributed = DistributedOptionsFromEnvironment();
+  if (!distributed.ok()) return distributed.status();
+  spec.training.distributed = *distributed;
   spec.training.device = absl::GetFlag(FLAGS_device);
   spec.training.intra_op_threads = absl::GetFlag(FLAGS_threads);
   spec.repository = absl::GetFlag(FLAGS_repository);
@@ -106,6 +160,15 @@ int Run() {
   if (!result.ok()) {
     std::fprintf(stderr, "genailab-train: %s\n", result.status().ToString().c_str());
     return 1;
+  }
+  if (!result->gate_failure.empty()) {
+    std::printf("trained, not published: %s\n", result->gate_failure.c_str());
+    return 0;
+  }
+  if (result->published.version == 0) {
+    std::printf("trained as rank %d of %d; rank 0 publishes\n", spec->training.distributed.rank,
+                spec->training.distributed.world_size);
+    return 0;
   }
   std::printf("trained on %lld cells (%lld validation, %lld held out); published %s version %lld at %s\n",
               static_cast<long long>(result->n_train_cells),

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <filesystem>
 #include <numeric>
 #include <random>
 #include <set>
@@ -16,6 +17,8 @@
 #include "common/status_macros.h"
 #include "data/csv_io.h"
 #include "data/preprocessing.h"
+#include "models/diffusion/iterative_options.h"
+#include "models/diffusion/iterative_training.h"
 #include "trainer/cell_filter.h"
 
 namespace genailab {
@@ -95,7 +98,27 @@ std::map<std::string, std::string> Hyperparameters(const TrainingJobSpec& spec) 
       {"learning_rate", absl::StrCat(t.learning_rate)},
       {"kl_warmup_epochs", absl::StrCat(t.kl_warmup_epochs)},
       {"seed", absl::StrCat(t.seed)},
+      {"lr_schedule", t.lr_schedule},
+      {"gradient_clip_norm", absl::StrCat(t.gradient_clip_norm)},
+      {"early_stopping_patience", absl::StrCat(t.early_stopping_patience)},
+      {"world_size", absl::StrCat(t.distributed.world_size)},
   };
+}
+
+// Why `metrics` fail `gate`, or "" when they pass (or the gate is off).
+std::string QualityGateFailure(const QualityGate& gate, const std::map<std::string, double>& metrics) {
+  if (!gate.enabled()) return "";
+  const auto it = metrics.find(gate.metric);
+  if (it == metrics.end()) {
+    return absl::StrCat("quality_gate.metric '", gate.metric, "' is not among the training metrics");
+  }
+  if (gate.min_value && !(it->second >= *gate.min_value)) {
+    return absl::StrCat("quality gate: ", gate.metric, " = ", it->second, " is below min_value ", *gate.min_value);
+  }
+  if (gate.max_value && !(it->second <= *gate.max_value)) {
+    return absl::StrCat("quality gate: ", gate.metric, " = ", it->second, " is above max_value ", *gate.max_value);
+  }
+  return "";
 }
 
 }  // namespace
@@ -104,9 +127,14 @@ absl::Status ValidateTrainingJobSpec(const TrainingJobSpec& spec) {
   if (spec.data_path.empty()) return absl::InvalidArgumentError("data_path is required");
   if (spec.repository.empty()) return absl::InvalidArgumentError("repository is required");
   GENAILAB_RETURN_IF_ERROR(ValidateModelName(spec.model_name, "model_name"));
-  if (spec.model_type != "vae" && spec.model_type != "cvae") {
-    return absl::InvalidArgumentError(
-        absl::StrCat("model_type '", spec.model_type, "' is not one of: vae, cvae"));
+  if (spec.model_type != "vae" && spec.model_type != "cvae" && !IsIterativeModelType(spec.model_type)) {
+    return absl::InvalidArgumentError(absl::StrCat("model_type '", spec.model_type,
+                                                   "' is not one of: vae, cvae, diffusion, flow_matching"));
+  }
+  if (IsIterativeModelType(spec.model_type)) {
+    GENAILAB_RETURN_IF_ERROR(IterativeModelOptions::FromHyperparameters(spec.model_options, spec.model_type).status());
+  } else if (!spec.model_options.empty()) {
+    return absl::InvalidArgumentError("model_options: only diffusion and flow_matching models take model options");
   }
   if (spec.model_type == "cvae" && spec.covariate_keys.empty()) {
     return absl::InvalidArgumentError("covariate_keys: a cvae needs at least one covariate");
@@ -140,10 +168,13 @@ absl::Status ValidateTrainingJobSpec(const TrainingJobSpec& spec) {
     return absl::InvalidArgumentError("validation_fraction must be in [0, 1)");
   }
   if (spec.normalize_total <= 0) return absl::InvalidArgumentError("normalize_total must be positive");
-  if (spec.training.epochs <= 0) return absl::InvalidArgumentError("epochs must be positive");
-  if (spec.training.batch_size <= 0) return absl::InvalidArgumentError("batch_size must be positive");
-  if (!(spec.training.learning_rate > 0)) {
-    return absl::InvalidArgumentError("learning_rate must be positive");
+  GENAILAB_RETURN_IF_ERROR(ValidateVaeTrainingOptions(spec.training));
+  if (spec.quality_gate.enabled()) {
+    if (spec.quality_gate.metric.empty()) return absl::InvalidArgumentError("quality_gate.metric is required");
+    if (spec.quality_gate.min_value && spec.quality_gate.max_value &&
+        *spec.quality_gate.min_value > *spec.quality_gate.max_value) {
+      return absl::InvalidArgumentError("quality_gate: min_value is above max_value");
+    }
   }
   for (const std::string& filter : spec.holdout) {
     GENAILAB_RETURN_IF_ERROR(CellFilter::Parse(filter).status());
@@ -223,17 +254,34 @@ absl::StatusOr<TrainingJobResult> RunTrainingJob(
   const TrainingData validation = BuildTrainingData(data, validation_cells, manifest, keep_counts);
   manifest.created_at = NowRfc3339();
 
+  // Diffusion / flow matching (models/diffusion/iterative_training.h) read their options from the manifest.
+  for (const auto& [key, value] : spec.model_options) manifest.hyperparameters[key] = value;
   GENAILAB_ASSIGN_OR_RETURN(std::unique_ptr<TrainedVae> trained,
-                            TrainVae(manifest, train, validation, spec.training, on_epoch));
-  GENAILAB_ASSIGN_OR_RETURN(
-      PublishedVersion published,
-      publisher->Publish(spec.model_name, [&](const std::string& directory, int64_t version) {
-        return trained->Save(directory, version);
-      }));
-
+                            IsIterativeModelType(spec.model_type)
+                                ? TrainIterativeModel(manifest, train, validation, spec.training, on_epoch)
+                                : TrainVae(manifest, train, validation, spec.training, on_epoch));
   TrainingJobResult result;
-  result.published = published;
   result.training_metrics = trained->model().manifest().training_metrics;
+  result.gate_failure = QualityGateFailure(spec.quality_gate, result.training_metrics);
+  if (!result.gate_failure.empty()) {
+    if (!spec.gated_model_directory.empty()) {
+      std::error_code error;
+      std::filesystem::create_directories(spec.gated_model_directory, error);
+      if (error) {
+        return absl::InternalError(absl::StrCat("cannot create gated_model_directory ",
+                                                spec.gated_model_directory, ": ", error.message()));
+      }
+      GENAILAB_RETURN_IF_ERROR(trained->Save(spec.gated_model_directory, 0));
+    }
+  } else if (spec.training.distributed.rank == 0) {
+    const absl::Time publish_started = absl::Now();
+    GENAILAB_ASSIGN_OR_RETURN(
+        result.published,
+        publisher->Publish(spec.model_name, [&](const std::string& directory, int64_t version) {
+          return trained->Save(directory, version);
+        }));
+    result.publish_seconds = absl::ToDoubleSeconds(absl::Now() - publish_started);
+  }
   result.n_train_cells = static_cast<int64_t>(train_cells.size());
   result.n_validation_cells = static_cast<int64_t>(validation_cells.size());
   result.n_held_out_cells = data.n_obs() - static_cast<int64_t>(kept.size());

@@ -110,5 +110,28 @@ TEST_F(TrainingJobTest, MissingColumnAndFileAreNotFound) {
   EXPECT_EQ(RunTrainingJob(spec, nullptr).status().code(), absl::StatusCode::kNotFound);
 }
 
+TEST_F(TrainingJobTest, TrainsAndPublishesDiffusionAndFlowMatchingModels) {
+  for (const std::string model_type : {"diffusion", "flow_matching"}) {
+    TrainingJobSpec spec = SmallSpec("iterative_" + model_type);
+    spec.model_type = model_type;
+    spec.model_options = {{"pca_components", "6"}, {"sampling_steps", "4"}};
+    if (model_type == "diffusion") spec.model_options["noise_schedule"] = "cosine";
+    const TrainingJobResult result = RunTrainingJob(spec, nullptr).value();
+    auto model = LoadCheckpoint(result.published.directory, "cpu").value();
+    EXPECT_EQ(model->manifest().model_type, model_type);
+    EXPECT_EQ(model->manifest().latent_dim, 6);
+    EXPECT_EQ(model->manifest().hyperparameters.at("sampling_steps"), "4");
+    const DenseMatrix cells = model->Generate(3, {{0, 1, 1}, {0, 0, 1}}, 1, 0.0f, false).value();
+    EXPECT_EQ(cells.rows, 3);
+    EXPECT_EQ(cells.cols, 40);
+  }
+  TrainingJobSpec spec = SmallSpec("bad_options");
+  spec.model_type = "diffusion";
+  spec.model_options = {{"sde", "sub_vp"}};
+  EXPECT_THAT(std::string(ValidateTrainingJobSpec(spec).message()), HasSubstr("sde 'sub_vp'"));
+  spec.model_type = "cvae";
+  EXPECT_THAT(std::string(ValidateTrainingJobSpec(spec).message()), HasSubstr("model_options"));
+}
+
 }  // namespace
 }  // namespace genailab

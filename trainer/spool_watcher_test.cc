@@ -1,0 +1,67 @@
+#include "trainer/spool_watcher.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <vector>
+
+namespace genailab {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+TEST(SpoolWatcherTest, SubmitsValidFilesAndRejectsInvalidOnesWithTheirError) {
+  const std::string spool = std::string(std::getenv("TEST_TMPDIR")) + "/spool";
+  std::vector<std::string> submitted;
+  SpoolWatcher::Options options;
+  options.directory = spool;
+  options.poll_interval = absl::Hours(1);  // the test polls by hand
+  options.submit = [&submitted](const v1::TrainingJobSpec& spec,
+                                const std::string& source) -> absl::StatusOr<std::string> {
+    if (spec.model_name().empty()) return absl::InvalidArgumentError("model_name is required");
+    submitted.push_back(spec.model_name() + " from " + source);
+    return "job-00000" + std::to_string(submitted.size());
+  };
+  auto watcher = SpoolWatcher::Start(options).value();
+  watcher->PollOnce();  // the thread's first poll may race with the files below; this one waits for it
+
+  std::ofstream(spool + "/a.json") << R"({"data_path": "/d.h5ad", "model_name": "first"})";
+  std::ofstream(spool + "/b.json") << R"({"data_path": "/d.h5ad"})";
+  std::ofstream(spool + "/c.json") << R"({"data_path": "/d.h5ad", "epochs": 3})";
+  std::ofstream(spool + "/d.yaml") << "data_path: /d.h5ad\nmodel_name: fourth\n";
+  std::ofstream(spool + "/.d.json") << R"({"model_name": "still being written"})";
+  std::ofstream(spool + "/notes.txt") << "not a job";
+  EXPECT_EQ(watcher->PollOnce(), 4);
+
+  EXPECT_THAT(submitted, ElementsAre("first from spool:a.json", "fourth from spool:d.yaml"));
+  EXPECT_EQ(ReadFile(spool + "/accepted/a.json.job"), "job-000001\n");
+  EXPECT_TRUE(std::filesystem::exists(spool + "/accepted/a.json"));
+  EXPECT_THAT(ReadFile(spool + "/rejected/b.json.error"), HasSubstr("INVALID_ARGUMENT: model_name is required"));
+  EXPECT_THAT(ReadFile(spool + "/rejected/c.json.error"), HasSubstr("epochs"));
+  EXPECT_FALSE(std::filesystem::exists(spool + "/a.json"));
+  EXPECT_TRUE(std::filesystem::exists(spool + "/.d.json"));
+  EXPECT_TRUE(std::filesystem::exists(spool + "/notes.txt"));
+  EXPECT_EQ(watcher->PollOnce(), 0);
+  watcher->Stop();
+}
+
+TEST(SpoolWatcherTest, MissingOptionsAreInvalidArgument) {
+  SpoolWatcher::Options options;
+  options.directory = std::string(std::getenv("TEST_TMPDIR")) + "/unused";
+  EXPECT_EQ(SpoolWatcher::Start(options).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace genailab
