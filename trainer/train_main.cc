@@ -61,6 +61,9 @@ ABSL_FLAG(int, checkpoint_every_epochs, 1, "Epochs between training checkpoints.
 ABSL_FLAG(int, batch_shards, 0,
           "Shards of each minibatch (0 = WORLD_SIZE). N shards in one process follow the trajectory of N ranks.");
 ABSL_FLAG(int, kl_warmup_epochs, 10, "Epochs over which the KL weight ramps up to beta.");
+ABSL_FLAG(std::string, kl_schedule, "linear", "KL weight schedule: linear, cyclical, sigmoid or constant.");
+ABSL_FLAG(int, kl_cycle_epochs, 10, "cyclical schedule: epochs per cycle.");
+ABSL_FLAG(int, iwae_samples, 0, "Report the IWAE bound with this many importance samples (0 = off).");
 ABSL_FLAG(uint64_t, seed, 0, "Random seed (split, initialization, minibatches).");
 ABSL_FLAG(double, validation_fraction, 0.1, "Fraction of training cells kept for validation.");
 ABSL_FLAG(std::string, device, "cpu", "cpu, cuda, cuda:N or auto.");
@@ -117,6 +120,9 @@ absl::StatusOr<TrainingJobSpec> SpecFromFlags() {
   spec.training.batch_size = absl::GetFlag(FLAGS_batch_size);
   spec.training.learning_rate = absl::GetFlag(FLAGS_lr);
   spec.training.kl_warmup_epochs = absl::GetFlag(FLAGS_kl_warmup_epochs);
+  spec.training.kl_schedule = absl::GetFlag(FLAGS_kl_schedule);
+  spec.training.kl_cycle_epochs = absl::GetFlag(FLAGS_kl_cycle_epochs);
+  spec.training.iwae_samples = absl::GetFlag(FLAGS_iwae_samples);
   spec.training.seed = absl::GetFlag(FLAGS_seed);
   spec.training.lr_schedule = absl::GetFlag(FLAGS_lr_schedule);
   spec.training.min_learning_rate = absl::GetFlag(FLAGS_min_lr);

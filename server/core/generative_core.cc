@@ -590,6 +590,7 @@ absl::StatusOr<v1::PredictPerturbationResponse> GenerativeCore::PredictPerturbat
   SetModelSpec(*servable, response.mutable_model());
   MatrixToProto(predicted, manifest.gene_names, /*sparse=*/false, response.mutable_cells());
   response.set_method(ToProto(method));
+  response.set_condition_key(manifest.condition_key);
   return response;
 }
 

@@ -300,6 +300,7 @@ TEST_F(GenerativeCoreTest, PredictPerturbationSetsConditionFromSource) {
   EXPECT_THAT(response->cells().dense().values(), ElementsAre(2, 3, 4, 5, 6, 7));
   EXPECT_THAT(response->cells().column_names(), ElementsAre("g0", "g1", "g2"));
   EXPECT_EQ(response->method(), v1::PERTURBATION_METHOD_COUNTERFACTUAL);
+  EXPECT_EQ(response->condition_key(), "condition");
   const auto last = Fake("cond").last_call();
   EXPECT_THAT(last.covariates, ElementsAre(ElementsAre(0, 1), ElementsAre(0, 0)));
   EXPECT_EQ(last.method, PerturbationMethod::kCounterfactual);
