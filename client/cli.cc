@@ -6,9 +6,11 @@
 #include <set>
 
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "common/status_macros.h"
@@ -22,7 +24,8 @@ constexpr char kLatentMeanKey[] = "X_genailab";
 constexpr char kLatentVarianceKey[] = "X_genailab_var";
 
 bool IsModelCommand(const std::string& command) {
-  return command == "info" || command == "generate" || command == "encode" || command == "predict";
+  return command == "info" || command == "generate" || command == "encode" || command == "predict" ||
+         command == "interpolate" || command == "traverse";
 }
 
 bool HasExpressionFileExtension(const std::string& path) {
@@ -130,6 +133,107 @@ absl::Status WriteEmbedding(const std::string& path, AnnData cells, EncodeResult
   return WriteCsv(path, table);
 }
 
+// "a,b,c" -> floats; INVALID_ARGUMENT naming `flag`.
+absl::StatusOr<std::vector<float>> ParseFloats(const std::string& text, const std::string& flag) {
+  std::vector<float> values;
+  for (absl::string_view part : absl::StrSplit(text, ',', absl::SkipWhitespace())) {
+    float value = 0.0f;
+    if (!absl::SimpleAtof(absl::StripAsciiWhitespace(part), &value)) {
+      return absl::InvalidArgumentError(absl::StrCat("--", flag, ": '", part, "' is not a number"));
+    }
+    values.push_back(value);
+  }
+  return values;
+}
+
+// The single --covariates group of interpolate / traverse.
+absl::StatusOr<std::map<std::string, std::string>> PointCovariates(const CliOptions& options) {
+  GENAILAB_ASSIGN_OR_RETURN(std::vector<CellGroup> groups, ParseCellGroups(options.covariates, options.steps));
+  if (groups.size() != 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(options.command, ": --covariates takes one group (no ';'), got ", groups.size()));
+  }
+  return groups[0].covariates;
+}
+
+// "covariate=FROM:TO" -> {covariate, FROM, TO}.
+absl::StatusOr<std::vector<std::string>> ParseBlend(const std::string& blend) {
+  std::vector<std::string> parts = absl::StrSplit(blend, absl::MaxSplits('=', 1));
+  if (parts.size() == 2) {
+    std::vector<std::string> values = absl::StrSplit(parts[1], absl::MaxSplits(':', 1));
+    if (values.size() == 2 && !parts[0].empty() && !values[0].empty() && !values[1].empty()) {
+      return std::vector<std::string>{parts[0], values[0], values[1]};
+    }
+  }
+  return absl::InvalidArgumentError(absl::StrCat("--blend: '", blend, "' is not covariate=FROM:TO"));
+}
+
+// The latent means of the two cells of --in named by --cells.
+absl::StatusOr<EncodeResult> EncodeEndpointCells(const CliOptions& options, const GenailabClient& client,
+                                                 const ModelRef& model) {
+  GENAILAB_ASSIGN_OR_RETURN(AnnData cells, ReadInputCells(options));
+  const std::vector<std::string> names = absl::StrSplit(options.cells, ',');
+  std::vector<int64_t> rows;
+  for (const std::string& name : names) {
+    const auto it = std::find(cells.obs_names.begin(), cells.obs_names.end(), name);
+    if (it == cells.obs_names.end()) {
+      return absl::NotFoundError(absl::StrCat("--cells: no cell named '", name, "' in ", options.in));
+    }
+    rows.push_back(it - cells.obs_names.begin());
+  }
+  return client.Encode(model, cells.SelectCells(rows), options.covariate_keys, GeneMatchingFrom(options));
+}
+
+// The decoded path as cells "point_0".."point_{n-1}" with obs_numeric "position" and obsm "X_latent".
+absl::Status WritePath(const std::string& path, LatentPathResult result, std::ostream& out) {
+  AnnData cells;
+  cells.x = std::move(result.expression);
+  cells.var_names = std::move(result.gene_names);
+  std::vector<double> positions(result.positions.begin(), result.positions.end());
+  for (int64_t i = 0; i < cells.x.rows; ++i) cells.obs_names.push_back(absl::StrCat("point_", i));
+  cells.obs_numeric["position"] = std::move(positions);
+  cells.obsm["X_latent"] = std::move(result.latents);
+  GENAILAB_RETURN_IF_ERROR(WriteExpressionFile(path, cells));
+  out << "wrote " << cells.n_obs() << " points x " << cells.n_vars() << " genes to " << path << "\n";
+  return absl::OkStatus();
+}
+
+absl::Status RunPathCommand(const CliOptions& options, const GenailabClient& client, const ModelRef& model,
+                            std::ostream& out) {
+  GENAILAB_ASSIGN_OR_RETURN(const auto covariates, PointCovariates(options));
+  GENAILAB_ASSIGN_OR_RETURN(const std::vector<float> latent, ParseFloats(options.latent, "latent"));
+  if (options.command == "traverse") {
+    float start = 0.0f, end = 0.0f;
+    if (!options.range.empty()) {
+      GENAILAB_ASSIGN_OR_RETURN(const std::vector<float> range,
+                                ParseFloats(absl::StrReplaceAll(options.range, {{":", ","}}), "range"));
+      if (range.size() != 2) return absl::InvalidArgumentError("--range: must be START:END");
+      start = range[0];
+      end = range[1];
+    }
+    GENAILAB_ASSIGN_OR_RETURN(LatentPathResult result, client.TraverseLatent(model, options.axis, start, end,
+                                                                             options.steps, latent, covariates,
+                                                                             options.library_size));
+    return WritePath(options.out, std::move(result), out);
+  }
+  if (!options.blend.empty()) {
+    GENAILAB_ASSIGN_OR_RETURN(const std::vector<std::string> blend, ParseBlend(options.blend));
+    GENAILAB_ASSIGN_OR_RETURN(LatentPathResult result,
+                              client.InterpolateCovariate(model, blend[0], blend[1], blend[2], options.steps, latent,
+                                                          covariates, options.library_size));
+    return WritePath(options.out, std::move(result), out);
+  }
+  GENAILAB_ASSIGN_OR_RETURN(EncodeResult endpoints, EncodeEndpointCells(options, client, model));
+  const float* from = endpoints.mean.row(0);
+  const float* to = endpoints.mean.row(1);
+  GENAILAB_ASSIGN_OR_RETURN(
+      LatentPathResult result,
+      client.InterpolateLatents(model, std::vector<float>(from, from + endpoints.mean.cols),
+                                std::vector<float>(to, to + endpoints.mean.cols), options.steps, covariates,
+                                options.library_size));
+  return WritePath(options.out, std::move(result), out);
+}
+
 absl::Status RunCommand(const CliOptions& options, const GenailabClient& client, std::ostream& out) {
   const ModelRef model{options.model, options.version};
   if (options.command == "list") {
@@ -162,6 +266,9 @@ absl::Status RunCommand(const CliOptions& options, const GenailabClient& client,
     out << "wrote a " << latent_dim << "-dimensional embedding of " << options.out << "\n";
     return absl::OkStatus();
   }
+  if (options.command == "interpolate" || options.command == "traverse") {
+    return RunPathCommand(options, client, model, out);
+  }
   // predict (ValidateCliOptions admits no other command).
   GENAILAB_ASSIGN_OR_RETURN(PerturbationMethod method, ParsePerturbationMethod(options.method));
   GENAILAB_ASSIGN_OR_RETURN(AnnData cells, ReadInputCells(options));
@@ -191,9 +298,20 @@ Commands:
                                "X_genailab" (mean) and "X_genailab_var"; .csv output holds the means (z0..).
   predict   --model M --in F --source C --target C --out F [--method default|latent_arithmetic|counterfactual]
                                Predict the control cells in F under condition --target.
+  interpolate --model M --steps N --out F  (--in F --cells CELL_A,CELL_B | --blend COV=FROM:TO [--latent z0,z1,..])
+                               Decode a path: the straight latent line between two cells of F (encoded with
+                               --covariate_keys), or a blend of two covariate values at a latent point.
+                               --covariates "k=v,..." fixes the covariates of every point.
+  traverse  --model M --axis A [--range -3:3] --steps N --out F [--latent z0,z1,..] [--covariates "k=v,.."]
+                               Decode along one latent axis (obs "position" = the axis value, obsm
+                               "X_latent" = the latents in .h5ad output).
+  train     submit|status|watch|cancel|list
+                               Training jobs on genailab-trainer (--trainer HOST:PORT, default
+                               127.0.0.1:50061): submit --spec job.json [--watch]; status|watch|cancel --job ID.
 
 Common flags:
   --server HOST:PORT (default 127.0.0.1:50051)  --version N (0 = newest)  --timeout 5m
+  Security: --tls_ca CA.pem (TLS)  --tls_cert C.pem --tls_key C.key (mutual TLS)  --token_file F (bearer token)
   Input (encode, predict): --layer X|raw/X|layers/NAME  --covariate_keys k1,k2  --filter "key=value,key2=a|b"
                            --zero_fill_missing  --ignore_unknown_genes
   Files: .h5ad, .csv, .tsv
@@ -233,6 +351,23 @@ absl::Status ValidateCliOptions(const CliOptions& options) {
   if (command == "generate") {
     if (options.n < 0) return absl::InvalidArgumentError("--n: must be >= 0");
     return ParseCellGroups(options.covariates, options.n).status();
+  }
+  if (command == "interpolate" || command == "traverse") {
+    if (options.steps < 2) return absl::InvalidArgumentError("--steps: must be >= 2");
+    if (command == "interpolate") {
+      if (options.blend.empty() == options.cells.empty()) {
+        return absl::InvalidArgumentError("interpolate: give either --cells (with --in) or --blend");
+      }
+      if (!options.cells.empty()) {
+        if (options.in.empty()) return absl::InvalidArgumentError("interpolate: --cells needs --in");
+        if (std::vector<std::string>(absl::StrSplit(options.cells, ',')).size() != 2) {
+          return absl::InvalidArgumentError("--cells: must name two cells, CELL_A,CELL_B");
+        }
+      } else {
+        GENAILAB_RETURN_IF_ERROR(ParseBlend(options.blend).status());
+      }
+    }
+    return ParseFloats(options.latent, "latent").status();
   }
   if (options.in.empty()) return absl::InvalidArgumentError(absl::StrCat(command, ": --in is required"));
   if (command == "predict") {
@@ -313,6 +448,10 @@ int RunCli(const CliOptions& options, std::ostream& out, std::ostream& err) {
   client_options.target = options.server;
   client_options.timeout = options.timeout;
   client_options.max_message_bytes = options.max_message_mb << 20;
+  client_options.tls_ca_file = options.tls_ca;
+  client_options.tls_cert_file = options.tls_cert;
+  client_options.tls_key_file = options.tls_key;
+  client_options.token_file = options.token_file;
   absl::StatusOr<std::unique_ptr<GenailabClient>> client = GenailabClient::Create(client_options);
   absl::Status status = client.ok() ? RunCommand(options, **client, out) : client.status();
   if (!status.ok()) {

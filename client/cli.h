@@ -25,13 +25,18 @@ inline constexpr int kExitError = 1;  // The RPC or a file operation failed.
 inline constexpr int kExitUsage = 2;  // Bad command line.
 
 struct CliOptions {
-  // "list", "info", "generate", "encode" or "predict".
+  // "list", "info", "generate", "encode", "predict", "interpolate" or "traverse".
   std::string command;
   std::string server = "127.0.0.1:50051";
   std::string model;
   int64_t version = 0;
   absl::Duration timeout = absl::Minutes(5);
   int64_t max_message_mb = 256;
+  // Security (GenailabClient::Options tls_ca_file, tls_cert_file, tls_key_file, token_file).
+  std::string tls_ca;
+  std::string tls_cert;
+  std::string tls_key;
+  std::string token_file;
   // generate: groups "k=v,k=v;k=v" (see ParseCellGroups), cells per group, seed, NB options.
   std::string covariates;
   int64_t n = 100;
@@ -49,7 +54,18 @@ struct CliOptions {
   std::string source;
   std::string target;
   std::string method = "default";
-  // generate / encode / predict output: .h5ad, .csv or .tsv.
+  // interpolate / traverse: points on the path; the covariates of every point are one --covariates
+  // group ("k=v,k=v"); --latent is the fixed latent point ("0.1,-0.2,..."; empty = the origin).
+  int steps = 10;
+  std::string latent;
+  // interpolate: either two cells of --in, by obs name ("CELL_A,CELL_B"), encoded (with --covariate_keys)
+  // and joined by a straight line in latent space; or --blend "covariate=FROM:TO" at --latent.
+  std::string cells;
+  std::string blend;
+  // traverse: the latent axis and its range "START:END" (empty = the server's default, -3:3).
+  int64_t axis = 0;
+  std::string range;
+  // generate / encode / predict / interpolate / traverse output: .h5ad, .csv or .tsv.
   std::string out;
 };
 

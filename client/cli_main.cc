@@ -1,5 +1,7 @@
 // `genailab`: the command-line client of a genailab server. Flags are parsed into CliOptions and RunCli
 // does the rest; see cli.h and client/README.md.
+#include <unistd.h>
+
 #include <iostream>
 #include <string>
 #include <vector>
@@ -12,12 +14,17 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "client/cli.h"
+#include "client/train_cli.h"
 
 ABSL_FLAG(std::string, server, "127.0.0.1:50051", "host:port of the genailab server");
 ABSL_FLAG(std::string, model, "", "model name");
 ABSL_FLAG(int64_t, version, 0, "model version; 0 = the newest loaded");
 ABSL_FLAG(absl::Duration, timeout, absl::Minutes(5), "deadline of each RPC, e.g. 30s or 5m");
 ABSL_FLAG(int64_t, max_message_mb, 256, "largest gRPC message sent or received, in MiB");
+ABSL_FLAG(std::string, tls_ca, "", "PEM CA bundle to verify the server with; set = TLS");
+ABSL_FLAG(std::string, tls_cert, "", "mutual TLS: this client's PEM certificate chain (with --tls_key)");
+ABSL_FLAG(std::string, tls_key, "", "mutual TLS: this client's PEM private key (with --tls_cert)");
+ABSL_FLAG(std::string, token_file, "", "file whose first token is sent as 'authorization: Bearer' (TLS only)");
 ABSL_FLAG(std::string, covariates, "",
           "generate: groups of name=value pairs, pairs separated by ',', groups by ';'");
 ABSL_FLAG(int64_t, n, 100, "generate: cells per group");
@@ -36,6 +43,16 @@ ABSL_FLAG(std::string, source, "", "predict: condition of the input cells");
 ABSL_FLAG(std::string, target, "", "predict: condition to predict");
 ABSL_FLAG(std::string, method, "default", "predict: default, latent_arithmetic or counterfactual");
 ABSL_FLAG(std::string, out, "", "generate/encode/predict: output .h5ad, .csv or .tsv");
+ABSL_FLAG(int, steps, 10, "interpolate/traverse: points on the path");
+ABSL_FLAG(std::string, latent, "", "interpolate --blend / traverse: latent point z0,z1,... (empty = origin)");
+ABSL_FLAG(std::string, cells, "", "interpolate: two obs names of --in, CELL_A,CELL_B");
+ABSL_FLAG(std::string, blend, "", "interpolate: covariate=FROM:TO");
+ABSL_FLAG(int64_t, axis, 0, "traverse: the latent dimension to vary");
+ABSL_FLAG(std::string, range, "", "traverse: START:END of the axis (empty = -3:3)");
+ABSL_FLAG(std::string, trainer, "127.0.0.1:50061", "train: host:port of genailab-trainer");
+ABSL_FLAG(std::string, spec, "", "train submit: job spec file (JSON)");
+ABSL_FLAG(std::string, job, "", "train status/watch/cancel: job id");
+ABSL_FLAG(bool, watch, false, "train submit: follow the job until it ends");
 
 namespace {
 
@@ -68,6 +85,22 @@ int main(int argc, char** argv) {
     return genailab::kExitUsage;
   }
   std::vector<char*> positional = absl::ParseCommandLine(argc, argv);
+  if (positional.size() > 1 && std::string(positional[1]) == "train") {
+    genailab::TrainCliOptions train;
+    if (positional.size() > 2) train.command = positional[2];
+    if (positional.size() > 3) {
+      std::cerr << "genailab: INVALID_ARGUMENT: unexpected argument '" << positional[3] << "'\n\n"
+                << genailab::TrainCliUsage();
+      return genailab::kExitUsage;
+    }
+    train.trainer = absl::GetFlag(FLAGS_trainer);
+    train.spec = absl::GetFlag(FLAGS_spec);
+    train.job = absl::GetFlag(FLAGS_job);
+    train.watch = absl::GetFlag(FLAGS_watch);
+    train.timeout = absl::GetFlag(FLAGS_timeout);
+    train.progress_bar = isatty(STDOUT_FILENO) == 1;
+    return genailab::RunTrainCli(train, std::cout, std::cerr);
+  }
 
   genailab::CliOptions options;
   if (positional.size() > 1) options.command = positional[1];
@@ -81,6 +114,10 @@ int main(int argc, char** argv) {
   options.version = absl::GetFlag(FLAGS_version);
   options.timeout = absl::GetFlag(FLAGS_timeout);
   options.max_message_mb = absl::GetFlag(FLAGS_max_message_mb);
+  options.tls_ca = absl::GetFlag(FLAGS_tls_ca);
+  options.tls_cert = absl::GetFlag(FLAGS_tls_cert);
+  options.tls_key = absl::GetFlag(FLAGS_tls_key);
+  options.token_file = absl::GetFlag(FLAGS_token_file);
   options.covariates = absl::GetFlag(FLAGS_covariates);
   options.n = absl::GetFlag(FLAGS_n);
   options.seed = absl::GetFlag(FLAGS_seed);
@@ -96,5 +133,11 @@ int main(int argc, char** argv) {
   options.target = absl::GetFlag(FLAGS_target);
   options.method = absl::GetFlag(FLAGS_method);
   options.out = absl::GetFlag(FLAGS_out);
+  options.steps = absl::GetFlag(FLAGS_steps);
+  options.latent = absl::GetFlag(FLAGS_latent);
+  options.cells = absl::GetFlag(FLAGS_cells);
+  options.blend = absl::GetFlag(FLAGS_blend);
+  options.axis = absl::GetFlag(FLAGS_axis);
+  options.range = absl::GetFlag(FLAGS_range);
   return genailab::RunCli(options, std::cout, std::cerr);
 }

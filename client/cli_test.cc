@@ -98,6 +98,28 @@ TEST(ValidateCliOptionsTest, NamesTheMissingFlag) {
   EXPECT_THAT(ValidateCliOptions(options).message(), HasSubstr("--method"));
 }
 
+TEST(ValidateCliOptionsTest, PathCommandsNeedOnePathAndValidFormats) {
+  CliOptions options;
+  options.command = "interpolate";
+  options.model = "pbmc";
+  options.out = "path.csv";
+  EXPECT_THAT(ValidateCliOptions(options).message(), HasSubstr("either --cells (with --in) or --blend"));
+  options.blend = "cell_type=B";
+  EXPECT_THAT(ValidateCliOptions(options).message(), HasSubstr("--blend: 'cell_type=B' is not covariate=FROM:TO"));
+  options.blend = "cell_type=B:NK";
+  EXPECT_TRUE(ValidateCliOptions(options).ok());
+  options.latent = "0.5,x";
+  EXPECT_THAT(ValidateCliOptions(options).message(), HasSubstr("--latent: 'x' is not a number"));
+  options.blend.clear();
+  options.latent.clear();
+  options.cells = "c0,c1,c2";
+  options.in = "in.h5ad";
+  EXPECT_THAT(ValidateCliOptions(options).message(), HasSubstr("--cells: must name two cells"));
+  options.command = "traverse";
+  options.steps = 1;
+  EXPECT_THAT(ValidateCliOptions(options).message(), HasSubstr("--steps: must be >= 2"));
+}
+
 class RunCliTest : public ::testing::Test {
  protected:
   CliOptions Options(const std::string& command) {
@@ -112,6 +134,13 @@ class RunCliTest : public ::testing::Test {
   std::ostringstream out_;
   std::ostringstream err_;
 };
+
+TEST_F(RunCliTest, TokenWithoutTlsIsRefusedBeforeAnyRpc) {
+  CliOptions options = Options("list");
+  options.token_file = "/any/token";
+  EXPECT_EQ(RunCli(options, out_, err_), kExitError);
+  EXPECT_THAT(err_.str(), HasSubstr("token_file: bearer tokens require tls_ca_file"));
+}
 
 TEST_F(RunCliTest, ListPrintsTable) {
   ASSERT_EQ(RunCli(Options("list"), out_, err_), kExitOk) << err_.str();
@@ -187,6 +216,48 @@ TEST_F(RunCliTest, EncodeWritesLatentCsv) {
   ASSERT_TRUE(written.ok()) << written.status();
   EXPECT_THAT(written->var_names, ElementsAre("z0", "z1"));
   EXPECT_THAT(written->obs_names, ElementsAre("c0", "c1", "c2"));
+}
+
+TEST_F(RunCliTest, InterpolateEncodesTheTwoCellsAndWritesThePath) {
+  const std::string in = TempPath("interpolate_in.h5ad");
+  ASSERT_TRUE(WriteH5ad(in, ControlCells()).ok());
+  CliOptions options = Options("interpolate");
+  options.in = in;
+  options.cells = "c2,c0";
+  options.covariate_keys = {"cell_type"};
+  options.covariates = "cell_type=NK";
+  options.steps = 3;
+  options.out = TempPath("path.csv");
+  ASSERT_EQ(RunCli(options, out_, err_), kExitOk) << err_.str();
+  EXPECT_EQ(server_.service().last_encode().cells().rows(), 2);
+  const v1::InterpolateRequest request = server_.service().last_interpolate();
+  EXPECT_EQ(request.covariates().at("cell_type"), "NK");
+  // The fake encodes a cell as its own expression: the endpoints are cells c2 and c0, in that order.
+  const std::vector<float> c2_then_c0(request.latent_path().endpoints().dense().values().begin(),
+                                      request.latent_path().endpoints().dense().values().end());
+  EXPECT_THAT(c2_then_c0, ElementsAre(0.0f, 4.0f, 1.0f, 0.0f));
+  absl::StatusOr<AnnData> written = ReadCsv(options.out);
+  ASSERT_TRUE(written.ok()) << written.status();
+  EXPECT_THAT(written->obs_names, ElementsAre("point_0", "point_1", "point_2"));
+  EXPECT_THAT(written->x.values, ElementsAre(0.0f, 10.0f, 20.0f));
+}
+
+TEST_F(RunCliTest, TraverseWritesPositionsAndLatents) {
+  CliOptions options = Options("traverse");
+  options.axis = 1;
+  options.range = "-1:1";
+  options.steps = 2;
+  options.latent = "0.5,0.25";
+  options.out = TempPath("traverse.h5ad");
+  ASSERT_EQ(RunCli(options, out_, err_), kExitOk) << err_.str();
+  const v1::TraverseLatentRequest request = server_.service().last_traverse();
+  EXPECT_EQ(request.axis(), 1);
+  EXPECT_EQ(request.start(), -1.0f);
+  EXPECT_EQ(request.end(), 1.0f);
+  absl::StatusOr<AnnData> written = ReadH5ad(options.out);
+  ASSERT_TRUE(written.ok()) << written.status();
+  EXPECT_THAT(written->obs_numeric.at("position"), ElementsAre(0.0, 1.0));
+  EXPECT_EQ(written->obsm.at("X_latent").rows, 2);
 }
 
 TEST_F(RunCliTest, PredictWritesPredictionWithObs) {

@@ -197,6 +197,62 @@ grpc::Status FakeGenerativeService::PredictPerturbation(grpc::ServerContext*,
   return grpc::Status::OK;
 }
 
+v1::InterpolateRequest FakeGenerativeService::last_interpolate() const {
+  absl::MutexLock lock(&mutex_);
+  return last_interpolate_;
+}
+
+v1::TraverseLatentRequest FakeGenerativeService::last_traverse() const {
+  absl::MutexLock lock(&mutex_);
+  return last_traverse_;
+}
+
+namespace {
+
+// The documented path answer: point i has latent (i, 0) and expression 10 * i of gene "g0".
+template <typename Response>
+void FillPath(int steps, Response* response) {
+  DenseMatrix latents(steps, 2), expression(steps, 1);
+  for (int i = 0; i < steps; ++i) {
+    latents.at(i, 0) = static_cast<float>(i);
+    expression.at(i, 0) = 10.0f * static_cast<float>(i);
+  }
+  MatrixToProto(latents, {"z0", "z1"}, /*sparse=*/false, response->mutable_latents());
+  MatrixToProto(expression, {"g0"}, /*sparse=*/false, response->mutable_expression());
+}
+
+}  // namespace
+
+grpc::Status FakeGenerativeService::Interpolate(grpc::ServerContext*, const v1::InterpolateRequest* request,
+                                                v1::InterpolateResponse* response) {
+  grpc::Status error = BeginCall();
+  {
+    absl::MutexLock lock(&mutex_);
+    last_interpolate_ = *request;
+  }
+  if (!error.ok()) return error;
+  *response->mutable_model() = request->model();
+  FillPath(request->steps(), response);
+  for (int i = 0; i < request->steps(); ++i) {
+    response->add_fractions(static_cast<float>(i) / static_cast<float>(request->steps() - 1));
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status FakeGenerativeService::TraverseLatent(grpc::ServerContext*, const v1::TraverseLatentRequest* request,
+                                                   v1::TraverseLatentResponse* response) {
+  grpc::Status error = BeginCall();
+  {
+    absl::MutexLock lock(&mutex_);
+    last_traverse_ = *request;
+  }
+  if (!error.ok()) return error;
+  *response->mutable_model() = request->model();
+  FillPath(request->steps(), response);
+  for (int i = 0; i < request->steps(); ++i) response->add_values(static_cast<float>(i));
+  return grpc::Status::OK;
+}
+
 FakeServer::FakeServer() {
   grpc::ServerBuilder builder;
   builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port_);

@@ -9,6 +9,8 @@
 // - Decode: expression = the latent, genes named "g0".."g{k-1}".
 // - Generate: group g's cells are all value g, genes "gene_a", "gene_b", "gene_c", covariates per group.
 // - PredictPerturbation: cells = the received cells + 1, with the received gene names.
+// - Interpolate / TraverseLatent: steps points; point i has latent (i, 0), expression 10 * i (one gene
+//   "g0") and position i / (steps - 1) (Interpolate) or i (TraverseLatent).
 // Every RPC returns set_error()'s status instead, when one is set.
 //
 // Thread-safe: recorded requests and the injected error are guarded by a mutex.
@@ -36,6 +38,8 @@ class FakeGenerativeService final : public v1::GenerativeService::Service {
   v1::DecodeRequest last_decode() const;
   v1::GenerateRequest last_generate() const;
   v1::PredictPerturbationRequest last_predict() const;
+  v1::InterpolateRequest last_interpolate() const;
+  v1::TraverseLatentRequest last_traverse() const;
 
   grpc::Status ListModels(grpc::ServerContext* context, const v1::ListModelsRequest* request,
                           v1::ListModelsResponse* response) override;
@@ -50,6 +54,10 @@ class FakeGenerativeService final : public v1::GenerativeService::Service {
   grpc::Status PredictPerturbation(grpc::ServerContext* context,
                                    const v1::PredictPerturbationRequest* request,
                                    v1::PredictPerturbationResponse* response) override;
+  grpc::Status Interpolate(grpc::ServerContext* context, const v1::InterpolateRequest* request,
+                           v1::InterpolateResponse* response) override;
+  grpc::Status TraverseLatent(grpc::ServerContext* context, const v1::TraverseLatentRequest* request,
+                              v1::TraverseLatentResponse* response) override;
 
   // The models ListModels returns: "pbmc" (cvae, covariate cell_type) and "plain" (vae).
   static std::vector<v1::ModelInfo> Models();
@@ -65,6 +73,8 @@ class FakeGenerativeService final : public v1::GenerativeService::Service {
   v1::DecodeRequest last_decode_ ABSL_GUARDED_BY(mutex_);
   v1::GenerateRequest last_generate_ ABSL_GUARDED_BY(mutex_);
   v1::PredictPerturbationRequest last_predict_ ABSL_GUARDED_BY(mutex_);
+  v1::InterpolateRequest last_interpolate_ ABSL_GUARDED_BY(mutex_);
+  v1::TraverseLatentRequest last_traverse_ ABSL_GUARDED_BY(mutex_);
 };
 
 // Owns a FakeGenerativeService and the grpc::Server serving it on 127.0.0.1:<free port>.

@@ -1,11 +1,13 @@
 #include "client/genailab_client.h"
 
+#include <algorithm>
 #include <chrono>
 #include <limits>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/credential_files.h"
 #include "common/status_macros.h"
 #include "data/matrix_codec.h"
 #include "genailab/v1/generative_service.grpc.pb.h"
@@ -108,6 +110,39 @@ absl::Status ValidateCells(const AnnData& cells) {
   return absl::OkStatus();
 }
 
+// Plaintext, or TLS (server verified against tls_ca_file) with an optional client certificate and an
+// optional bearer token. Errors as GenailabClient::Create documents.
+absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> ChannelCredentials(
+    const GenailabClient::Options& options) {
+  if (options.tls_cert_file.empty() != options.tls_key_file.empty()) {
+    return absl::InvalidArgumentError(options.tls_cert_file.empty()
+                                          ? "tls_cert_file: required together with tls_key_file"
+                                          : "tls_key_file: required together with tls_cert_file");
+  }
+  if (options.tls_ca_file.empty()) {
+    if (!options.tls_cert_file.empty()) {
+      return absl::InvalidArgumentError("tls_cert_file: a client certificate requires tls_ca_file (TLS)");
+    }
+    if (!options.token_file.empty()) {
+      return absl::InvalidArgumentError(
+          "token_file: bearer tokens require tls_ca_file (TLS); they must not travel in clear text");
+    }
+    return grpc::InsecureChannelCredentials();
+  }
+  grpc::SslCredentialsOptions ssl;
+  GENAILAB_ASSIGN_OR_RETURN(ssl.pem_root_certs, ReadCredentialFile(options.tls_ca_file, "tls_ca_file"));
+  if (!options.tls_cert_file.empty()) {
+    GENAILAB_ASSIGN_OR_RETURN(ssl.pem_cert_chain, ReadCredentialFile(options.tls_cert_file, "tls_cert_file"));
+    GENAILAB_ASSIGN_OR_RETURN(ssl.pem_private_key, ReadCredentialFile(options.tls_key_file, "tls_key_file"));
+  }
+  std::shared_ptr<grpc::ChannelCredentials> credentials = grpc::SslCredentials(ssl);
+  if (options.token_file.empty()) return credentials;
+  GENAILAB_ASSIGN_OR_RETURN(const std::vector<std::string> tokens,
+                            ReadBearerTokens(options.token_file, "token_file"));
+  // AccessTokenCredentials sends "authorization: Bearer <token>".
+  return grpc::CompositeChannelCredentials(credentials, grpc::AccessTokenCredentials(tokens.front()));
+}
+
 }  // namespace
 
 v1::PerturbationMethod PerturbationMethodToProto(PerturbationMethod method) {
@@ -137,11 +172,13 @@ absl::StatusOr<std::unique_ptr<GenailabClient>> GenailabClient::Create(const Opt
     return absl::InvalidArgumentError(absl::StrCat("max_message_bytes: must be in (0, 2^31), got ",
                                                    options.max_message_bytes));
   }
+  GENAILAB_ASSIGN_OR_RETURN(std::shared_ptr<grpc::ChannelCredentials> credentials,
+                            ChannelCredentials(options));
   grpc::ChannelArguments arguments;
   arguments.SetMaxReceiveMessageSize(static_cast<int>(options.max_message_bytes));
   arguments.SetMaxSendMessageSize(static_cast<int>(options.max_message_bytes));
   std::shared_ptr<grpc::Channel> channel =
-      grpc::CreateCustomChannel(options.target, grpc::InsecureChannelCredentials(), arguments);
+      grpc::CreateCustomChannel(options.target, std::move(credentials), arguments);
   return Create(std::move(channel), options);
 }
 
@@ -259,6 +296,101 @@ absl::StatusOr<DecodeResult> GenailabClient::Decode(
   return result;
 }
 
+namespace {
+
+// A 1 x n (or 2 x n for two rows) latent matrix proto.
+void LatentRowsToProto(const std::vector<std::vector<float>>& rows, v1::Matrix* proto) {
+  DenseMatrix matrix(static_cast<int64_t>(rows.size()), static_cast<int64_t>(rows.front().size()));
+  for (size_t r = 0; r < rows.size(); ++r) std::copy(rows[r].begin(), rows[r].end(), matrix.row(r));
+  MatrixToProto(matrix, {}, /*sparse=*/false, proto);
+}
+
+absl::Status CheckSteps(int steps) {
+  if (steps < 2) return absl::InvalidArgumentError(absl::StrCat("steps: must be >= 2, got ", steps));
+  return absl::OkStatus();
+}
+
+template <typename Response>
+absl::StatusOr<LatentPathResult> PathFromResponse(const Response& response, int steps,
+                                                  const google::protobuf::RepeatedField<float>& positions) {
+  LatentPathResult result;
+  GENAILAB_ASSIGN_OR_RETURN(result.latents, MatrixFromResponse(response.latents(), "latents", steps, nullptr));
+  GENAILAB_ASSIGN_OR_RETURN(result.expression,
+                            MatrixFromResponse(response.expression(), "expression", steps, &result.gene_names));
+  if (positions.size() != steps) {
+    return absl::InternalError(absl::StrCat("server response: ", positions.size(), " positions for ", steps,
+                                            " points"));
+  }
+  result.positions.assign(positions.begin(), positions.end());
+  result.version = response.model().version();
+  return result;
+}
+
+}  // namespace
+
+absl::StatusOr<LatentPathResult> GenailabClient::InterpolateLatents(
+    const ModelRef& model, const std::vector<float>& from, const std::vector<float>& to, int steps,
+    const std::map<std::string, std::string>& covariates, float library_size) const {
+  GENAILAB_RETURN_IF_ERROR(CheckSteps(steps));
+  if (from.empty() || from.size() != to.size()) {
+    return absl::InvalidArgumentError(absl::StrCat("endpoints: latents of ", from.size(), " and ", to.size(),
+                                                   " values; they must have the same, non-zero size"));
+  }
+  v1::InterpolateRequest request;
+  ModelRefToProto(model, request.mutable_model());
+  request.set_steps(steps);
+  request.mutable_covariates()->insert(covariates.begin(), covariates.end());
+  request.set_library_size(library_size);
+  LatentRowsToProto({from, to}, request.mutable_latent_path()->mutable_endpoints());
+  GENAILAB_ASSIGN_OR_RETURN(v1::InterpolateResponse response,
+                            (Call<v1::InterpolateRequest, v1::InterpolateResponse>(
+                                stub_->stub.get(), &v1::GenerativeService::Stub::Interpolate, request,
+                                options_.timeout)));
+  return PathFromResponse(response, steps, response.fractions());
+}
+
+absl::StatusOr<LatentPathResult> GenailabClient::InterpolateCovariate(
+    const ModelRef& model, const std::string& covariate, const std::string& from_value,
+    const std::string& to_value, int steps, const std::vector<float>& latent,
+    const std::map<std::string, std::string>& covariates, float library_size) const {
+  GENAILAB_RETURN_IF_ERROR(CheckSteps(steps));
+  v1::InterpolateRequest request;
+  ModelRefToProto(model, request.mutable_model());
+  request.set_steps(steps);
+  request.mutable_covariates()->insert(covariates.begin(), covariates.end());
+  request.set_library_size(library_size);
+  v1::CovariatePath* path = request.mutable_covariate_path();
+  path->set_covariate(covariate);
+  path->set_from_value(from_value);
+  path->set_to_value(to_value);
+  if (!latent.empty()) LatentRowsToProto({latent}, path->mutable_latent());
+  GENAILAB_ASSIGN_OR_RETURN(v1::InterpolateResponse response,
+                            (Call<v1::InterpolateRequest, v1::InterpolateResponse>(
+                                stub_->stub.get(), &v1::GenerativeService::Stub::Interpolate, request,
+                                options_.timeout)));
+  return PathFromResponse(response, steps, response.fractions());
+}
+
+absl::StatusOr<LatentPathResult> GenailabClient::TraverseLatent(
+    const ModelRef& model, int64_t axis, float start, float end, int steps, const std::vector<float>& latent,
+    const std::map<std::string, std::string>& covariates, float library_size) const {
+  GENAILAB_RETURN_IF_ERROR(CheckSteps(steps));
+  v1::TraverseLatentRequest request;
+  ModelRefToProto(model, request.mutable_model());
+  request.set_axis(axis);
+  request.set_start(start);
+  request.set_end(end);
+  request.set_steps(steps);
+  if (!latent.empty()) LatentRowsToProto({latent}, request.mutable_latent());
+  request.mutable_covariates()->insert(covariates.begin(), covariates.end());
+  request.set_library_size(library_size);
+  GENAILAB_ASSIGN_OR_RETURN(v1::TraverseLatentResponse response,
+                            (Call<v1::TraverseLatentRequest, v1::TraverseLatentResponse>(
+                                stub_->stub.get(), &v1::GenerativeService::Stub::TraverseLatent, request,
+                                options_.timeout)));
+  return PathFromResponse(response, steps, response.values());
+}
+
 absl::StatusOr<AnnData> GenailabClient::Generate(const ModelRef& model,
                                                  const std::vector<CellGroup>& groups, uint64_t seed,
                                                  float library_size, bool sample_counts) const {
@@ -322,6 +454,10 @@ absl::StatusOr<AnnData> GenailabClient::PredictPerturbation(
   predicted.obs_names = control_cells.obs_names;
   predicted.obs = control_cells.obs;
   predicted.obs_numeric = control_cells.obs_numeric;
+  // The predicted cells are under the target condition; label them so rather than as the controls.
+  if (!response.condition_key().empty()) {
+    predicted.obs[response.condition_key()].assign(static_cast<size_t>(predicted.n_obs()), target_condition);
+  }
   return predicted;
 }
 

@@ -74,6 +74,16 @@ struct CellGroup {
   int64_t n_cells = 0;
 };
 
+// Points decoded along a path (Interpolate, TraverseLatent).
+struct LatentPathResult {
+  DenseMatrix latents;                  // steps x latent_dim
+  DenseMatrix expression;               // steps x genes, in the model's output space
+  std::vector<std::string> gene_names;  // expression.cols names
+  // Per point: the fraction along the path (interpolation) or the axis value (traversal).
+  std::vector<float> positions;
+  int64_t version = 0;
+};
+
 class GenailabClient {
  public:
   struct Options {
@@ -86,11 +96,23 @@ class GenailabClient {
     MatrixEncoding encoding = MatrixEncoding::kAuto;
     // kAuto sends CSR when fewer than this fraction of the values are nonzero.
     double csr_max_density = 0.3;
+    // TLS: a PEM CA bundle to verify the server with; set = the channel uses TLS.
+    std::string tls_ca_file;
+    // Mutual TLS: this client's PEM certificate chain and private key (both or neither; require
+    // tls_ca_file).
+    std::string tls_cert_file;
+    std::string tls_key_file;
+    // Sends "authorization: Bearer <token>" with every call, the token being the file's first token
+    // (common/credential_files.h). Requires tls_ca_file: tokens never travel in clear text.
+    std::string token_file;
   };
 
-  // Opens an insecure channel to options.target with raised message limits. The channel connects lazily,
-  // so an unreachable server shows up as UNAVAILABLE on the first call. INVALID_ARGUMENT for an empty
-  // target, a non-positive max_message_bytes or timeout, or csr_max_density outside [0, 1].
+  // Opens a channel to options.target with raised message limits: plaintext, or TLS / mutual TLS and
+  // bearer token per the tls_* and token_file options. The channel connects lazily, so an unreachable
+  // server shows up as UNAVAILABLE on the first call (so does a server that refuses the TLS handshake).
+  // INVALID_ARGUMENT for an empty target, a non-positive max_message_bytes or timeout, csr_max_density
+  // outside [0, 1], or tls_cert_file/tls_key_file/token_file without the options they require; NOT_FOUND
+  // or PERMISSION_DENIED naming the option whose file is missing or unreadable.
   static absl::StatusOr<std::unique_ptr<GenailabClient>> Create(const Options& options);
   // Uses an existing channel (e.g. an in-process test server); options.target is ignored.
   static absl::StatusOr<std::unique_ptr<GenailabClient>> Create(std::shared_ptr<grpc::Channel> channel,
@@ -131,13 +153,37 @@ class GenailabClient {
                                    bool sample_counts = false) const;
 
   // Predicts control_cells under target_condition. The result keeps the input's obs_names, obs and
-  // obs_numeric; x = the prediction, var_names = the model's genes. Pre-RPC errors as for Encode.
+  // obs_numeric, except that the model's condition column is set to target_condition; x = the
+  // prediction, var_names = the model's genes. Pre-RPC errors as for Encode.
   absl::StatusOr<AnnData> PredictPerturbation(const ModelRef& model, const AnnData& control_cells,
                                               const std::vector<std::string>& covariate_keys,
                                               const std::string& source_condition,
                                               const std::string& target_condition,
                                               PerturbationMethod method = PerturbationMethod::kDefault,
                                               const GeneMatchingOptions& gene_matching = {}) const;
+
+  // Latent-variable models. covariates: name -> value for every point (a conditional model needs them
+  // all); library_size 0 = the training median (negative-binomial models). INVALID_ARGUMENT before any
+  // RPC for endpoints / latents of different sizes or steps < 2.
+
+  // Decodes `steps` points on the straight line from latent `from` to latent `to` (to interpolate between
+  // two cells, Encode them and pass their means).
+  absl::StatusOr<LatentPathResult> InterpolateLatents(const ModelRef& model, const std::vector<float>& from,
+                                                      const std::vector<float>& to, int steps,
+                                                      const std::map<std::string, std::string>& covariates,
+                                                      float library_size = 0.0f) const;
+  // Decodes `latent` (empty = the origin) while covariate `covariate` blends from from_value to to_value.
+  absl::StatusOr<LatentPathResult> InterpolateCovariate(const ModelRef& model, const std::string& covariate,
+                                                        const std::string& from_value, const std::string& to_value,
+                                                        int steps, const std::vector<float>& latent,
+                                                        const std::map<std::string, std::string>& covariates,
+                                                        float library_size = 0.0f) const;
+  // Decodes `latent` (empty = the origin) with dimension `axis` running from start to end (both 0 = the
+  // server's default range, -3 to 3).
+  absl::StatusOr<LatentPathResult> TraverseLatent(const ModelRef& model, int64_t axis, float start, float end,
+                                                  int steps, const std::vector<float>& latent,
+                                                  const std::map<std::string, std::string>& covariates,
+                                                  float library_size = 0.0f) const;
 
   // Implementation details follow.
  private:

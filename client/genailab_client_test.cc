@@ -223,6 +223,52 @@ TEST_F(GenailabClientTest, PredictKeepsObsAndUsesModelGenes) {
   EXPECT_THAT(predicted->x.values, ElementsAre(2.0f, 3.0f, 4.0f, 5.0f));
 }
 
+TEST_F(GenailabClientTest, InterpolateLatentsSendsTheEndpointsAndParsesThePath) {
+  absl::StatusOr<LatentPathResult> result =
+      NewClient()->InterpolateLatents({"pbmc", 0}, {0.0f, 1.0f}, {2.0f, 3.0f}, 3, {{"cell_type", "B"}}, 500.0f);
+  ASSERT_TRUE(result.ok()) << result.status();
+  const v1::InterpolateRequest request = server_.service().last_interpolate();
+  EXPECT_EQ(request.steps(), 3);
+  EXPECT_EQ(request.library_size(), 500.0f);
+  EXPECT_EQ(request.covariates().at("cell_type"), "B");
+  ASSERT_TRUE(request.has_latent_path());
+  EXPECT_EQ(request.latent_path().endpoints().rows(), 2);
+  EXPECT_THAT(request.latent_path().endpoints().dense().values(), ElementsAre(0.0f, 1.0f, 2.0f, 3.0f));
+  EXPECT_THAT(result->positions, ElementsAre(0.0f, 0.5f, 1.0f));
+  EXPECT_THAT(result->expression.values, ElementsAre(0.0f, 10.0f, 20.0f));
+  EXPECT_THAT(result->gene_names, ElementsAre("g0"));
+  EXPECT_EQ(result->latents.rows, 3);
+}
+
+TEST_F(GenailabClientTest, InterpolateCovariateAndTraverseLatentFillTheirRequests) {
+  absl::StatusOr<LatentPathResult> blend =
+      NewClient()->InterpolateCovariate({"pbmc", 2}, "cell_type", "B", "NK", 4, {}, {});
+  ASSERT_TRUE(blend.ok()) << blend.status();
+  const v1::InterpolateRequest interpolate = server_.service().last_interpolate();
+  EXPECT_EQ(interpolate.model().version(), 2);
+  EXPECT_EQ(interpolate.covariate_path().covariate(), "cell_type");
+  EXPECT_EQ(interpolate.covariate_path().to_value(), "NK");
+  EXPECT_FALSE(interpolate.covariate_path().has_latent());  // empty latent = the origin
+  absl::StatusOr<LatentPathResult> traversal =
+      NewClient()->TraverseLatent({"plain", 0}, 1, -2.0f, 2.0f, 5, {0.5f, 0.5f}, {});
+  ASSERT_TRUE(traversal.ok()) << traversal.status();
+  const v1::TraverseLatentRequest traverse = server_.service().last_traverse();
+  EXPECT_EQ(traverse.axis(), 1);
+  EXPECT_EQ(traverse.start(), -2.0f);
+  EXPECT_EQ(traverse.end(), 2.0f);
+  EXPECT_THAT(traverse.latent().dense().values(), ElementsAre(0.5f, 0.5f));
+  EXPECT_THAT(traversal->positions, ElementsAre(0.0f, 1.0f, 2.0f, 3.0f, 4.0f));
+}
+
+TEST_F(GenailabClientTest, PathRequestsAreCheckedBeforeAnyRpc) {
+  absl::StatusOr<LatentPathResult> steps = NewClient()->TraverseLatent({"plain", 0}, 0, 0.0f, 0.0f, 1, {}, {});
+  EXPECT_EQ(steps.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(steps.status().message(), HasSubstr("steps: must be >= 2"));
+  absl::StatusOr<LatentPathResult> sizes = NewClient()->InterpolateLatents({"plain", 0}, {0.0f}, {1.0f, 2.0f}, 3, {});
+  EXPECT_THAT(sizes.status().message(), HasSubstr("latents of 1 and 2 values"));
+  EXPECT_EQ(server_.service().call_count(), 0);
+}
+
 TEST(GenailabClientCreateTest, UnreachableServerIsUnavailable) {
   GenailabClient::Options options;
   options.target = "127.0.0.1:1";
@@ -244,6 +290,33 @@ TEST(GenailabClientCreateTest, RejectsBadOptions) {
   absl::Status status = GenailabClient::Create(options).status();
   EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(status.message(), HasSubstr("timeout"));
+}
+
+TEST(GenailabClientCreateTest, RejectsSecurityOptionsWithoutWhatTheyRequire) {
+  GenailabClient::Options options;
+  options.token_file = "/any/token";
+  absl::Status status = GenailabClient::Create(options).status();
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(status.message(), HasSubstr("token_file: bearer tokens require tls_ca_file"));
+
+  options = GenailabClient::Options();
+  options.tls_cert_file = "/any/client.pem";
+  status = GenailabClient::Create(options).status();
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(status.message(), HasSubstr("tls_key_file: required together with tls_cert_file"));
+
+  options.tls_key_file = "/any/client.key";
+  status = GenailabClient::Create(options).status();
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(status.message(), HasSubstr("requires tls_ca_file"));
+}
+
+TEST(GenailabClientCreateTest, MissingCaFileIsNotFound) {
+  GenailabClient::Options options;
+  options.tls_ca_file = "/nonexistent/ca.pem";
+  absl::Status status = GenailabClient::Create(options).status();
+  EXPECT_EQ(status.code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(status.message(), HasSubstr("tls_ca_file: no file '/nonexistent/ca.pem'"));
 }
 
 TEST(PerturbationMethodTest, ParsesCliNames) {

@@ -212,6 +212,8 @@ TEST_F(EndToEndTest, PredictsTheHeldOutResponseBetterThanNoChange) {
   ASSERT_TRUE(predicted.ok()) << predicted.status();
   ASSERT_EQ(predicted->n_obs(), control.n_obs());
   EXPECT_EQ(predicted->obs_names, control.obs_names);
+  EXPECT_EQ(predicted->obs.at("condition"), std::vector<std::string>(control.n_obs(), "stimulated"));
+  EXPECT_EQ(predicted->obs.at("cell_type"), control.obs.at("cell_type"));
 
   const DenseMatrix real_stimulated =
       LogNormalized(data_->x.SelectRows(CellsWhere(*data_, kHeldOutType, "stimulated")));
