@@ -22,6 +22,8 @@
 #include "data/anndata.h"
 #include "data/matrix.h"
 #include "genailab/v1/generative_service.pb.h"
+// PerturbationMethod: the models layer's enum (kDefault, kLatentArithmetic, kCounterfactual).
+#include "models/generative_model.h"
 
 namespace grpc {
 class Channel;
@@ -48,12 +50,6 @@ enum class MatrixEncoding {
   kAuto,   // CSR when the nonzero fraction is below Options::csr_max_density, dense otherwise.
   kDense,
   kCsr,
-};
-
-enum class PerturbationMethod {
-  kDefault,            // The model's default.
-  kLatentArithmetic,   // scGen latent shift.
-  kCounterfactual,     // Conditional VAE: encode under source, decode under target.
 };
 
 struct EncodeResult {
