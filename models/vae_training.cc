@@ -25,6 +25,7 @@
 #include "absl/time/time.h"
 #include "common/status_macros.h"
 #include "models/checkpoint.h"
+#include "models/checkpoint_writer.h"
 #include "models/data_parallel_group.h"
 #include "models/kl_schedule.h"
 #include "models/vae_model.h"
@@ -45,30 +46,6 @@ KlSchedule TrainingKlSchedule(const VaeTrainingOptions& options, double beta) {
 // Rows per forward pass when evaluating (validation loss, latent means).
 constexpr int64_t kEvaluationBatch = 4096;
 
-// Writes `bytes` to `path` and fsyncs it. INTERNAL on any I/O error.
-absl::Status WriteFileSynced(const std::string& path, const std::string& bytes) {
-  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return absl::InternalError(absl::StrCat("cannot create ", path, ": ", std::strerror(errno)));
-  size_t written = 0;
-  while (written < bytes.size()) {
-    const ssize_t result = ::write(fd, bytes.data() + written, bytes.size() - written);
-    if (result < 0) {
-      if (errno == EINTR) continue;
-      const int saved = errno;
-      ::close(fd);
-      return absl::InternalError(absl::StrCat("cannot write ", path, ": ", std::strerror(saved)));
-    }
-    written += static_cast<size_t>(result);
-  }
-  if (::fsync(fd) != 0) {
-    const int saved = errno;
-    ::close(fd);
-    return absl::InternalError(absl::StrCat("cannot fsync ", path, ": ", std::strerror(saved)));
-  }
-  if (::close(fd) != 0) return absl::InternalError(absl::StrCat("cannot close ", path, ": ", std::strerror(errno)));
-  return absl::OkStatus();
-}
-
 // The model right after training: a VaeModel plus the ability to write itself as a checkpoint.
 // Thread-safe like VaeModel (Save only reads the module).
 class TrainedVaeImpl final : public TrainedVae {
@@ -78,15 +55,6 @@ class TrainedVaeImpl final : public TrainedVae {
   const GenerativeModel& model() const override { return *model_; }
 
   absl::Status Save(const std::string& directory, int64_t version) const override {
-    std::error_code error;
-    if (!std::filesystem::is_directory(directory, error)) {
-      return absl::NotFoundError(absl::StrCat("Save: directory ", directory, " does not exist"));
-    }
-    ModelManifest manifest = model_->manifest();
-    manifest.version = version;
-    if (manifest.weights_file.empty()) manifest.weights_file = "weights.pt";
-    const std::filesystem::path folder(directory);
-    const std::string weights_path = (folder / manifest.weights_file).string();
     std::string weights;
     try {
       // Saved from a CPU copy so the file loads anywhere (Python included) whatever device trained it.
@@ -98,11 +66,7 @@ class TrainedVaeImpl final : public TrainedVae {
     } catch (const std::exception& exception) {
       return absl::InternalError(absl::StrCat("Save: torch failed serializing weights: ", exception.what()));
     }
-    GENAILAB_RETURN_IF_ERROR(WriteFileSynced(weights_path, weights));
-    absl::StatusOr<std::string> sha256 = Sha256OfFile(weights_path);
-    if (!sha256.ok()) return absl::InternalError(sha256.status().message());
-    manifest.weights_sha256 = *sha256;
-    return WriteFileSynced((folder / "manifest.json").string(), manifest.ToJson());
+    return WriteCheckpointFiles(directory, version, model_->manifest(), weights);
   }
 
  private:

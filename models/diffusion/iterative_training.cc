@@ -7,7 +7,7 @@
 #include <cmath>
 #include <exception>
 #include <filesystem>
-#include <fstream>
+#include <sstream>
 #include <limits>
 #include <map>
 #include <random>
@@ -18,8 +18,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
-#include "common/sha256.h"
 #include "common/status_macros.h"
+#include "models/checkpoint_writer.h"
 #include "models/diffusion/denoiser_network.h"
 #include "models/diffusion/diffusion_model.h"
 #include "models/diffusion/iterative_factory.h"
@@ -45,31 +45,17 @@ class TrainedIterativeModel final : public TrainedVae {
   const GenerativeModel& model() const override { return *model_; }
 
   absl::Status Save(const std::string& directory, int64_t version) const override {
-    std::error_code error;
-    if (!std::filesystem::is_directory(directory, error)) {
-      return absl::NotFoundError(absl::StrCat("Save: directory ", directory, " does not exist"));
-    }
-    ModelManifest manifest = model_->manifest();
-    manifest.version = version;
-    if (manifest.weights_file.empty()) manifest.weights_file = "weights.pt";
-    const std::filesystem::path folder(directory);
-    const std::string weights_path = (folder / manifest.weights_file).string();
+    std::string weights;
     try {
       // A CPU copy, so the file loads on any device.
       auto copy = std::dynamic_pointer_cast<DenoiserNetworkImpl>(model_->network()->clone(torch::Device(torch::kCPU)));
-      torch::save(DenoiserNetwork(copy), weights_path);
+      std::ostringstream stream;
+      torch::save(DenoiserNetwork(copy), stream);
+      weights = stream.str();
     } catch (const std::exception& exception) {
-      return absl::InternalError(absl::StrCat("Save: torch failed writing ", weights_path, ": ", exception.what()));
+      return absl::InternalError(absl::StrCat("Save: torch failed serializing weights: ", exception.what()));
     }
-    absl::StatusOr<std::string> sha256 = Sha256::OfFile(weights_path);
-    if (!sha256.ok()) return absl::InternalError(sha256.status().message());
-    manifest.weights_sha256 = *sha256;
-    const std::string manifest_path = (folder / "manifest.json").string();
-    std::ofstream stream(manifest_path, std::ios::binary | std::ios::trunc);
-    stream << manifest.ToJson();
-    stream.close();
-    if (!stream) return absl::InternalError(absl::StrCat("Save: cannot write ", manifest_path));
-    return absl::OkStatus();
+    return WriteCheckpointFiles(directory, version, model_->manifest(), weights);
   }
 
  private:
