@@ -22,8 +22,8 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "common/logging.h"
 #include "server/grpc/genailab_server.h"
-#include "spdlog/sinks/stdout_color_sinks.h"
 #include "spdlog/spdlog.h"
 
 ABSL_FLAG(std::string, grpc_address, "127.0.0.1:50051", "host:port for gRPC (port 0 = any free port).");
@@ -174,13 +174,11 @@ int main(int argc, char** argv) {
   absl::SetProgramUsageMessage("Serves genailab generative models over gRPC. See --help.");
   absl::ParseCommandLine(argc, argv);
 
-  spdlog::set_default_logger(spdlog::stderr_color_mt("genailab-server"));
-  const spdlog::level::level_enum level = spdlog::level::from_str(absl::GetFlag(FLAGS_log_level));
-  if (level == spdlog::level::off && absl::GetFlag(FLAGS_log_level) != "off") {
-    std::fprintf(stderr, "unknown --log_level '%s'\n", absl::GetFlag(FLAGS_log_level).c_str());
+  if (const absl::Status logging = genailab::InitLogging("genailab-server", absl::GetFlag(FLAGS_log_level));
+      !logging.ok()) {
+    std::fprintf(stderr, "%s\n", std::string(logging.message()).c_str());
     return 2;
   }
-  spdlog::set_level(level);
 
   genailab::RunOptions options;
   options.server.grpc_address = absl::GetFlag(FLAGS_grpc_address);

@@ -13,7 +13,7 @@
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
-#include "spdlog/sinks/stdout_color_sinks.h"
+#include "common/logging.h"
 #include "spdlog/spdlog.h"
 #include "trainer/job_store.h"
 #include "trainer/trainer_daemon.h"
@@ -86,13 +86,11 @@ int main(int argc, char** argv) {
       "The genailab training daemon.\n"
       "  genailab-trainer --state_dir=/var/lib/genailab-trainer --repository=models --spool_dir=spool");
   absl::ParseCommandLine(argc, argv);
-  spdlog::set_default_logger(spdlog::stderr_color_mt("genailab-trainer"));
-  const spdlog::level::level_enum level = spdlog::level::from_str(absl::GetFlag(FLAGS_log_level));
-  if (level == spdlog::level::off && absl::GetFlag(FLAGS_log_level) != "off") {
-    std::fprintf(stderr, "unknown --log_level '%s'\n", absl::GetFlag(FLAGS_log_level).c_str());
+  if (const absl::Status logging = genailab::InitLogging("genailab-trainer", absl::GetFlag(FLAGS_log_level));
+      !logging.ok()) {
+    std::fprintf(stderr, "%s\n", std::string(logging.message()).c_str());
     return 2;
   }
-  spdlog::set_level(level);
 
   genailab::RunOptions options;
   options.daemon.grpc_address = absl::GetFlag(FLAGS_grpc_address);
