@@ -145,18 +145,6 @@ absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> ChannelCredentials(
 
 }  // namespace
 
-v1::PerturbationMethod PerturbationMethodToProto(PerturbationMethod method) {
-  switch (method) {
-    case PerturbationMethod::kLatentArithmetic:
-      return v1::PERTURBATION_METHOD_LATENT_ARITHMETIC;
-    case PerturbationMethod::kCounterfactual:
-      return v1::PERTURBATION_METHOD_COUNTERFACTUAL;
-    case PerturbationMethod::kDefault:
-      break;
-  }
-  return v1::PERTURBATION_METHOD_DEFAULT;
-}
-
 absl::StatusOr<PerturbationMethod> ParsePerturbationMethod(const std::string& name) {
   if (name.empty() || name == "default") return PerturbationMethod::kDefault;
   if (name == "latent_arithmetic") return PerturbationMethod::kLatentArithmetic;

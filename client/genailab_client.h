@@ -24,6 +24,7 @@
 #include "genailab/v1/generative_service.pb.h"
 // PerturbationMethod: the models layer's enum (kDefault, kLatentArithmetic, kCounterfactual).
 #include "models/generative_model.h"
+#include "models/perturbation_method_codec.h"
 
 namespace grpc {
 class Channel;
@@ -193,9 +194,9 @@ class GenailabClient {
   std::unique_ptr<Stub> stub_;
 };
 
-// The proto enum for `method`, and the name the CLI uses for it ("default", "latent_arithmetic",
-// "counterfactual"). ParsePerturbationMethod: INVALID_ARGUMENT naming the unknown name.
-v1::PerturbationMethod PerturbationMethodToProto(PerturbationMethod method);
+// The method for the name the CLI uses ("default", "latent_arithmetic", "counterfactual").
+// INVALID_ARGUMENT naming an unknown name. (PerturbationMethodToProto is in
+// models/perturbation_method_codec.h.)
 absl::StatusOr<PerturbationMethod> ParsePerturbationMethod(const std::string& name);
 
 }  // namespace genailab

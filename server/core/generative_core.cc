@@ -15,6 +15,7 @@
 #include "common/status_macros.h"
 #include "data/matrix_codec.h"
 #include "data/preprocessing.h"
+#include "models/perturbation_method_codec.h"
 #include "server/core/covariate_resolver.h"
 #include "server/core/gene_matcher.h"
 
@@ -93,28 +94,11 @@ absl::StatusOr<CovariateCodes> ToCovariateCodes(
   return ResolveCovariateColumns(specs, columns, rows, "covariates");
 }
 
-PerturbationMethod ResolveMethod(v1::PerturbationMethod method, const ModelManifest& manifest) {
-  switch (method) {
-    case v1::PERTURBATION_METHOD_LATENT_ARITHMETIC:
-      return PerturbationMethod::kLatentArithmetic;
-    case v1::PERTURBATION_METHOD_COUNTERFACTUAL:
-      return PerturbationMethod::kCounterfactual;
-    default:
-      return manifest.model_type == kVae ? PerturbationMethod::kLatentArithmetic
-                                         : PerturbationMethod::kCounterfactual;
-  }
-}
-
-v1::PerturbationMethod ToProto(PerturbationMethod method) {
-  switch (method) {
-    case PerturbationMethod::kLatentArithmetic:
-      return v1::PERTURBATION_METHOD_LATENT_ARITHMETIC;
-    case PerturbationMethod::kCounterfactual:
-      return v1::PERTURBATION_METHOD_COUNTERFACTUAL;
-    case PerturbationMethod::kDefault:
-      break;
-  }
-  return v1::PERTURBATION_METHOD_DEFAULT;
+// The request's method, or the model's default for PERTURBATION_METHOD_DEFAULT.
+PerturbationMethod ResolveMethod(v1::PerturbationMethod requested, const ModelManifest& manifest) {
+  const PerturbationMethod method = PerturbationMethodFromProto(requested);
+  if (method != PerturbationMethod::kDefault) return method;
+  return manifest.model_type == kVae ? PerturbationMethod::kLatentArithmetic : PerturbationMethod::kCounterfactual;
 }
 
 absl::Status CheckCondition(const std::vector<std::string>& conditions, const std::string& value,
@@ -589,7 +573,7 @@ absl::StatusOr<v1::PredictPerturbationResponse> GenerativeCore::PredictPerturbat
   v1::PredictPerturbationResponse response;
   SetModelSpec(*servable, response.mutable_model());
   MatrixToProto(predicted, manifest.gene_names, /*sparse=*/false, response.mutable_cells());
-  response.set_method(ToProto(method));
+  response.set_method(PerturbationMethodToProto(method));
   response.set_condition_key(manifest.condition_key);
   return response;
 }
