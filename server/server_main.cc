@@ -4,7 +4,6 @@
 //   genailab-server --repository=/srv/models --grpc_address=0.0.0.0:50051 --metrics_address=0.0.0.0:9464
 //
 // SIGINT / SIGTERM drain running calls for up to --drain_seconds, then the process exits 0.
-#include <pthread.h>
 #include <signal.h>
 
 #include <cstdio>
@@ -23,6 +22,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "common/logging.h"
+#include "common/shutdown_signals.h"
 #include "server/grpc/genailab_server.h"
 #include "spdlog/spdlog.h"
 
@@ -148,9 +148,7 @@ int Run(const RunOptions& options, const sigset_t& signals) {
                                                       : absl::StrCat(options.server.metrics_address,
                                                                      " (port ", metrics_port, ")"));
   GenailabServer* raw = server->get();
-  std::thread signal_thread([raw, &signals, drain = options.drain] {
-    int signal_number = 0;
-    sigwait(&signals, &signal_number);
+  std::thread signal_thread = OnShutdownSignal(signals, [raw, drain = options.drain](int signal_number) {
     spdlog::info("received signal {}, shutting down", signal_number);
     raw->Shutdown(absl::Now() + drain);
   });
@@ -164,12 +162,8 @@ int Run(const RunOptions& options, const sigset_t& signals) {
 }  // namespace genailab
 
 int main(int argc, char** argv) {
-  // Block the shutdown signals before any thread starts, so only the sigwait thread receives them.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  // Before any thread starts, so only the signal thread receives them.
+  const sigset_t signals = genailab::BlockShutdownSignals();
 
   absl::SetProgramUsageMessage("Serves genailab generative models over gRPC. See --help.");
   absl::ParseCommandLine(argc, argv);

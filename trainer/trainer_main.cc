@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "common/logging.h"
+#include "common/shutdown_signals.h"
 #include "spdlog/spdlog.h"
 #include "trainer/job_store.h"
 #include "trainer/trainer_daemon.h"
@@ -59,9 +60,7 @@ int Run(const RunOptions& options, const sigset_t& signals) {
                (*daemon)->grpc_port(), (*daemon)->metrics_port(), options.daemon.state_directory,
                options.daemon.repository);
   TrainerDaemon* raw = daemon->get();
-  std::thread signal_thread([raw, &signals] {
-    int signal_number = 0;
-    sigwait(&signals, &signal_number);
+  std::thread signal_thread = OnShutdownSignal(signals, [raw](int signal_number) {
     spdlog::info("received signal {}, shutting down (running jobs resume on the next start)", signal_number);
     raw->Shutdown();
   });
@@ -75,12 +74,8 @@ int Run(const RunOptions& options, const sigset_t& signals) {
 }  // namespace genailab
 
 int main(int argc, char** argv) {
-  // Block the shutdown signals before any thread starts, so only the sigwait thread receives them.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  // Before any thread starts, so only the signal thread receives them.
+  const sigset_t signals = genailab::BlockShutdownSignals();
 
   absl::SetProgramUsageMessage(
       "The genailab training daemon.\n"
