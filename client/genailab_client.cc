@@ -1,13 +1,13 @@
 #include "client/genailab_client.h"
 
 #include <algorithm>
-#include <chrono>
 #include <limits>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/credential_files.h"
+#include "common/grpc/unary_call.h"
 #include "common/status_macros.h"
 #include "data/matrix_codec.h"
 #include "genailab/v1/generative_service.grpc.pb.h"
@@ -21,24 +21,6 @@ struct GenailabClient::Stub {
 };
 
 namespace {
-
-// The one place a grpc::Status becomes an absl::Status; the numeric codes of the two enums agree.
-absl::Status StatusFromGrpc(const grpc::Status& status) {
-  if (status.ok()) return absl::OkStatus();
-  return absl::Status(static_cast<absl::StatusCode>(status.error_code()), status.error_message());
-}
-
-// Runs one unary RPC with the client's deadline.
-template <typename Request, typename Response, typename Method>
-absl::StatusOr<Response> Call(v1::GenerativeService::Stub* stub, Method method, const Request& request,
-                              absl::Duration timeout) {
-  grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() + absl::ToChronoNanoseconds(timeout));
-  Response response;
-  grpc::Status status = (stub->*method)(&context, request, &response);
-  GENAILAB_RETURN_IF_ERROR(StatusFromGrpc(status));
-  return response;
-}
 
 void ModelRefToProto(const ModelRef& model, v1::ModelSpec* spec) {
   spec->set_name(model.name);
@@ -206,7 +188,7 @@ void GenailabClient::CellsToProto(const AnnData& cells, v1::Matrix* proto) const
 absl::StatusOr<std::vector<v1::ModelInfo>> GenailabClient::ListModels() const {
   GENAILAB_ASSIGN_OR_RETURN(
       v1::ListModelsResponse response,
-      (Call<v1::ListModelsRequest, v1::ListModelsResponse>(
+      (UnaryCall<v1::ListModelsRequest, v1::ListModelsResponse>(
           stub_->stub.get(), &v1::GenerativeService::Stub::ListModels, v1::ListModelsRequest(),
           options_.timeout)));
   return std::vector<v1::ModelInfo>(response.models().begin(), response.models().end());
@@ -216,7 +198,7 @@ absl::StatusOr<v1::ModelInfo> GenailabClient::GetModel(const std::string& name, 
   v1::GetModelRequest request;
   ModelRefToProto(ModelRef{name, version}, request.mutable_model());
   GENAILAB_ASSIGN_OR_RETURN(v1::GetModelResponse response,
-                            (Call<v1::GetModelRequest, v1::GetModelResponse>(
+                            (UnaryCall<v1::GetModelRequest, v1::GetModelResponse>(
                                 stub_->stub.get(), &v1::GenerativeService::Stub::GetModel, request,
                                 options_.timeout)));
   return std::move(*response.mutable_model());
@@ -233,7 +215,7 @@ absl::StatusOr<EncodeResult> GenailabClient::Encode(const ModelRef& model, const
   CovariatesToProto(covariates, request.mutable_covariates());
   GeneMatchingToProto(gene_matching, request.mutable_gene_matching());
   GENAILAB_ASSIGN_OR_RETURN(v1::EncodeResponse response,
-                            (Call<v1::EncodeRequest, v1::EncodeResponse>(
+                            (UnaryCall<v1::EncodeRequest, v1::EncodeResponse>(
                                 stub_->stub.get(), &v1::GenerativeService::Stub::Encode, request,
                                 options_.timeout)));
   EncodeResult result;
@@ -273,7 +255,7 @@ absl::StatusOr<DecodeResult> GenailabClient::Decode(
   CovariatesToProto(covariates, request.mutable_covariates());
   request.mutable_library_size()->Add(library_sizes.begin(), library_sizes.end());
   GENAILAB_ASSIGN_OR_RETURN(v1::DecodeResponse response,
-                            (Call<v1::DecodeRequest, v1::DecodeResponse>(
+                            (UnaryCall<v1::DecodeRequest, v1::DecodeResponse>(
                                 stub_->stub.get(), &v1::GenerativeService::Stub::Decode, request,
                                 options_.timeout)));
   DecodeResult result;
@@ -331,7 +313,7 @@ absl::StatusOr<LatentPathResult> GenailabClient::InterpolateLatents(
   request.set_library_size(library_size);
   LatentRowsToProto({from, to}, request.mutable_latent_path()->mutable_endpoints());
   GENAILAB_ASSIGN_OR_RETURN(v1::InterpolateResponse response,
-                            (Call<v1::InterpolateRequest, v1::InterpolateResponse>(
+                            (UnaryCall<v1::InterpolateRequest, v1::InterpolateResponse>(
                                 stub_->stub.get(), &v1::GenerativeService::Stub::Interpolate, request,
                                 options_.timeout)));
   return PathFromResponse(response, steps, response.fractions());
@@ -353,7 +335,7 @@ absl::StatusOr<LatentPathResult> GenailabClient::InterpolateCovariate(
   path->set_to_value(to_value);
   if (!latent.empty()) LatentRowsToProto({latent}, path->mutable_latent());
   GENAILAB_ASSIGN_OR_RETURN(v1::InterpolateResponse response,
-                            (Call<v1::InterpolateRequest, v1::InterpolateResponse>(
+                            (UnaryCall<v1::InterpolateRequest, v1::InterpolateResponse>(
                                 stub_->stub.get(), &v1::GenerativeService::Stub::Interpolate, request,
                                 options_.timeout)));
   return PathFromResponse(response, steps, response.fractions());
@@ -373,7 +355,7 @@ absl::StatusOr<LatentPathResult> GenailabClient::TraverseLatent(
   request.mutable_covariates()->insert(covariates.begin(), covariates.end());
   request.set_library_size(library_size);
   GENAILAB_ASSIGN_OR_RETURN(v1::TraverseLatentResponse response,
-                            (Call<v1::TraverseLatentRequest, v1::TraverseLatentResponse>(
+                            (UnaryCall<v1::TraverseLatentRequest, v1::TraverseLatentResponse>(
                                 stub_->stub.get(), &v1::GenerativeService::Stub::TraverseLatent, request,
                                 options_.timeout)));
   return PathFromResponse(response, steps, response.values());
@@ -400,7 +382,7 @@ absl::StatusOr<AnnData> GenailabClient::Generate(const ModelRef& model,
   request.set_library_size(library_size);
   request.set_sample_counts(sample_counts);
   GENAILAB_ASSIGN_OR_RETURN(v1::GenerateResponse response,
-                            (Call<v1::GenerateRequest, v1::GenerateResponse>(
+                            (UnaryCall<v1::GenerateRequest, v1::GenerateResponse>(
                                 stub_->stub.get(), &v1::GenerativeService::Stub::Generate, request,
                                 options_.timeout)));
   AnnData generated;
@@ -432,7 +414,7 @@ absl::StatusOr<AnnData> GenailabClient::PredictPerturbation(
   request.set_method(PerturbationMethodToProto(method));
   GeneMatchingToProto(gene_matching, request.mutable_gene_matching());
   GENAILAB_ASSIGN_OR_RETURN(v1::PredictPerturbationResponse response,
-                            (Call<v1::PredictPerturbationRequest, v1::PredictPerturbationResponse>(
+                            (UnaryCall<v1::PredictPerturbationRequest, v1::PredictPerturbationResponse>(
                                 stub_->stub.get(), &v1::GenerativeService::Stub::PredictPerturbation,
                                 request, options_.timeout)));
   AnnData predicted;

@@ -1,28 +1,13 @@
 #include "client/trainer_client.h"
 
-#include <chrono>
-
 #include "absl/strings/str_cat.h"
 #include "common/grpc/status_conversion.h"
+#include "common/grpc/unary_call.h"
 #include "common/status_macros.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
 
 namespace genailab {
-namespace {
-
-// Runs one unary RPC with the client's deadline.
-template <typename Request, typename Response, typename Method>
-absl::StatusOr<Response> Call(v1::TrainerService::Stub* stub, Method method, const Request& request,
-                              absl::Duration timeout) {
-  grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() + absl::ToChronoNanoseconds(timeout));
-  Response response;
-  GENAILAB_RETURN_IF_ERROR(FromGrpcStatus((stub->*method)(&context, request, &response)));
-  return response;
-}
-
-}  // namespace
 
 absl::StatusOr<std::unique_ptr<TrainerClient>> TrainerClient::Create(const Options& options) {
   if (options.target.empty()) return absl::InvalidArgumentError("target: empty trainer address");
@@ -42,20 +27,20 @@ absl::StatusOr<std::unique_ptr<TrainerClient>> TrainerClient::Create(std::shared
 absl::StatusOr<v1::Job> TrainerClient::Submit(const v1::TrainingJobSpec& spec) {
   v1::SubmitJobRequest request;
   *request.mutable_spec() = spec;
-  return Call<v1::SubmitJobRequest, v1::Job>(stub_.get(), &v1::TrainerService::Stub::SubmitJob, request,
+  return UnaryCall<v1::SubmitJobRequest, v1::Job>(stub_.get(), &v1::TrainerService::Stub::SubmitJob, request,
                                              options_.timeout);
 }
 
 absl::StatusOr<v1::Job> TrainerClient::Get(const std::string& job_id) {
   v1::GetJobRequest request;
   request.set_job_id(job_id);
-  return Call<v1::GetJobRequest, v1::Job>(stub_.get(), &v1::TrainerService::Stub::GetJob, request,
+  return UnaryCall<v1::GetJobRequest, v1::Job>(stub_.get(), &v1::TrainerService::Stub::GetJob, request,
                                           options_.timeout);
 }
 
 absl::StatusOr<std::vector<v1::Job>> TrainerClient::List() {
   GENAILAB_ASSIGN_OR_RETURN(v1::ListJobsResponse response,
-                            (Call<v1::ListJobsRequest, v1::ListJobsResponse>(
+                            (UnaryCall<v1::ListJobsRequest, v1::ListJobsResponse>(
                                 stub_.get(), &v1::TrainerService::Stub::ListJobs, v1::ListJobsRequest(),
                                 options_.timeout)));
   return std::vector<v1::Job>(response.jobs().begin(), response.jobs().end());
@@ -64,7 +49,7 @@ absl::StatusOr<std::vector<v1::Job>> TrainerClient::List() {
 absl::StatusOr<v1::Job> TrainerClient::Cancel(const std::string& job_id) {
   v1::CancelJobRequest request;
   request.set_job_id(job_id);
-  return Call<v1::CancelJobRequest, v1::Job>(stub_.get(), &v1::TrainerService::Stub::CancelJob, request,
+  return UnaryCall<v1::CancelJobRequest, v1::Job>(stub_.get(), &v1::TrainerService::Stub::CancelJob, request,
                                              options_.timeout);
 }
 
