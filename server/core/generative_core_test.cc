@@ -47,10 +47,7 @@ void AddCovariate(const std::string& name, const std::vector<std::string>& value
 class GenerativeCoreTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    root_ = fs::path(std::getenv("TEST_TMPDIR")) /
-            ::testing::UnitTest::GetInstance()->current_test_info()->name();
-    fs::remove_all(root_);
-    fs::create_directories(root_);
+    root_ = FreshTestRepository();
     WriteFakeVersion(root_.string(), FakeManifest("plain", 1));
     WriteFakeVersion(root_.string(), FakeManifest("plain", 2));
     WriteFakeVersion(root_.string(), FakeConditionalManifest("cond", 1));
@@ -335,10 +332,7 @@ TEST_F(GenerativeCoreTest, PredictPerturbationNeedsAConditionKey) {
 class GenerativeCoreEngineTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    root_ = fs::path(std::getenv("TEST_TMPDIR")) /
-            ::testing::UnitTest::GetInstance()->current_test_info()->name();
-    fs::remove_all(root_);
-    fs::create_directories(root_);
+    root_ = FreshTestRepository();
     WriteFakeVersion(root_.string(), FakeConditionalManifest("cond", 1));
     iterative_root_ = root_ / "iterative";
     fs::create_directories(iterative_root_);

@@ -73,9 +73,7 @@ std::vector<float> Values(const v1::Matrix& proto) {
 class LatentExplorerTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    root_ = fs::path(std::getenv("TEST_TMPDIR")) / ::testing::UnitTest::GetInstance()->current_test_info()->name();
-    fs::remove_all(root_);
-    fs::create_directories(root_);
+    root_ = FreshTestRepository();
     WriteFakeVersion(root_.string(), FakeManifest("plain", 1));
     WriteFakeVersion(root_.string(), FakeConditionalManifest("cond", 1));
     ModelManager::Options options;

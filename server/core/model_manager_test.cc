@@ -22,10 +22,7 @@ using ::testing::HasSubstr;
 class ModelManagerTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    root_ = fs::path(std::getenv("TEST_TMPDIR")) /
-            ::testing::UnitTest::GetInstance()->current_test_info()->name();
-    fs::remove_all(root_);
-    fs::create_directories(root_);
+    root_ = FreshTestRepository();
   }
 
   std::string AddVersion(const std::string& name, int64_t version) {

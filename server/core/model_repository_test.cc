@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include "data/status_matchers.h"
+#include "server/testing/fake_generative_model.h"
 
 namespace genailab {
 namespace {
@@ -19,10 +20,7 @@ using ::testing::HasSubstr;
 class ModelRepositoryTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    root_ = fs::path(std::getenv("TEST_TMPDIR")) /
-            ::testing::UnitTest::GetInstance()->current_test_info()->name();
-    fs::remove_all(root_);
-    fs::create_directories(root_);
+    root_ = FreshTestRepository();
   }
   void AddVersion(const std::string& model, const std::string& version, bool with_manifest = true) {
     fs::create_directories(root_ / model / version);

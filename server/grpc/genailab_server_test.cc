@@ -31,10 +31,7 @@ using ::testing::HasSubstr;
 class GenailabServerTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    root_ = fs::path(std::getenv("TEST_TMPDIR")) /
-            ::testing::UnitTest::GetInstance()->current_test_info()->name();
-    fs::remove_all(root_);
-    fs::create_directories(root_);
+    root_ = FreshTestRepository();
     WriteFakeVersion(root_.string(), FakeConditionalManifest("cond", 1));
   }
 

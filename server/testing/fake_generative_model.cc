@@ -1,9 +1,12 @@
 #include "server/testing/fake_generative_model.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+
+#include <gtest/gtest.h>
 
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
@@ -138,6 +141,14 @@ ModelManifest FakeConditionalManifest(const std::string& name, int64_t version, 
   manifest.condition_key = "condition";
   manifest.covariate_embedding_dim = 2;
   return manifest;
+}
+
+std::string FreshTestRepository() {
+  const std::filesystem::path root = std::filesystem::path(std::getenv("TEST_TMPDIR")) /
+                                     ::testing::UnitTest::GetInstance()->current_test_info()->name();
+  std::filesystem::remove_all(root);
+  std::filesystem::create_directories(root);
+  return root.string();
 }
 
 std::string WriteFakeVersion(const std::string& root, const ModelManifest& manifest) {

@@ -60,6 +60,10 @@ ModelManifest FakeManifest(const std::string& name, int64_t version, int n_genes
 // A "cvae" with covariates cell_type {A, B} and condition {ctrl, stim} (condition_key "condition").
 ModelManifest FakeConditionalManifest(const std::string& name, int64_t version, int n_genes = 3);
 
+// An empty folder under $TEST_TMPDIR named after the running gtest test (removed and made anew), for a
+// test's model repository.
+std::string FreshTestRepository();
+
 // Writes <root>/<name>/<version>/manifest.json (manifest.ToJson()). Returns the version folder.
 std::string WriteFakeVersion(const std::string& root, const ModelManifest& manifest);
 
