@@ -30,6 +30,13 @@ ABSL_FLAG(double, response_log_fold_change, kDefaults.response_log_fold_change,
 ABSL_FLAG(double, batch_effect_sd, kDefaults.batch_effect_sd, "SD of per-gene log batch shifts.");
 ABSL_FLAG(double, mean_library_size, kDefaults.mean_library_size, "Mean total counts per cell.");
 ABSL_FLAG(double, nb_dispersion, kDefaults.nb_dispersion, "Negative binomial theta.");
+ABSL_FLAG(int, responsiveness_genes, kDefaults.n_responsiveness_genes,
+          "Cell-state-dependent response: genes of the receptor program that marks each cell's "
+          "responsiveness (0 = off; see data/synthetic.h).");
+ABSL_FLAG(double, responsiveness_type_spread, kDefaults.responsiveness_type_spread,
+          "Per-type mean responsiveness spans [-spread, +spread].");
+ABSL_FLAG(double, responsiveness_cell_sd, kDefaults.responsiveness_cell_sd,
+          "SD of responsiveness between cells of one type.");
 ABSL_FLAG(uint64_t, seed, kDefaults.seed, "Random seed; the same seed gives the same dataset.");
 
 int main(int argc, char** argv) {
@@ -50,6 +57,9 @@ int main(int argc, char** argv) {
   s.batch_effect_sd = absl::GetFlag(FLAGS_batch_effect_sd);
   s.mean_library_size = absl::GetFlag(FLAGS_mean_library_size);
   s.nb_dispersion = absl::GetFlag(FLAGS_nb_dispersion);
+  s.n_responsiveness_genes = absl::GetFlag(FLAGS_responsiveness_genes);
+  s.responsiveness_type_spread = absl::GetFlag(FLAGS_responsiveness_type_spread);
+  s.responsiveness_cell_sd = absl::GetFlag(FLAGS_responsiveness_cell_sd);
   s.seed = absl::GetFlag(FLAGS_seed);
 
   const absl::StatusOr<std::string> summary = genailab::RunSynthTool(options);

@@ -21,6 +21,11 @@ namespace {
 // The stored truth is log(p_stimulated / p_control) averaged over batches: the exact log fold change of
 // the expected normalized expression, i.e. response[t, g] minus the small shift that renormalization
 // applies to every gene.
+// With a cell-state-dependent response (n_responsiveness_genes > 0), each cell draws u = m[t] + N(0, sd)
+// and its logits become
+//   base[g] + marker[t, g] + batch[b, g] + receptor[g] * u + (stimulated ? 2 sigmoid(u) response[t, g] : 0)
+// with receptor[g] = kReceptorLogShift on the receptor program's genes (none of which respond); the truth
+// is then log(mean over the type's stimulated cells of p / the same over its control cells).
 constexpr double kBaseLogMeanSd = 1.0;
 constexpr int kMarkerGenesPerType = 10;
 constexpr double kMarkerLogShift = 1.5;
@@ -29,6 +34,8 @@ constexpr double kLibrarySizeLogSd = 0.3;
 // Shared-program genes respond with a per-gene magnitude in [0.7, 1.3] x response_log_fold_change,
 // varied per cell type by a factor 1 + N(0, kSharedPerTypeSd).
 constexpr double kSharedPerTypeSd = 0.15;
+// With a cell-state-dependent response: the receptor program's logit shift per unit of responsiveness.
+constexpr double kReceptorLogShift = 1.0;
 
 absl::Status CheckOptions(const SyntheticOptions& o) {
   auto bad = [](const std::string& name, const std::string& why) {
@@ -67,6 +74,19 @@ absl::Status CheckOptions(const SyntheticOptions& o) {
   }
   if (!(o.nb_dispersion > 0) || !std::isfinite(o.nb_dispersion)) {
     return bad("nb_dispersion", "must be finite and > 0");
+  }
+  if (o.n_responsiveness_genes < 0 ||
+      o.n_responsiveness_genes > o.n_genes - o.n_shared_response_genes -
+                                     o.n_cell_types * o.n_specific_response_genes) {
+    return bad("n_responsiveness_genes",
+               absl::StrCat("must be in [0, n_genes - n_shared_response_genes - n_cell_types * "
+                            "n_specific_response_genes], got ", o.n_responsiveness_genes));
+  }
+  if (!(o.responsiveness_type_spread >= 0) || !std::isfinite(o.responsiveness_type_spread)) {
+    return bad("responsiveness_type_spread", "must be finite and >= 0");
+  }
+  if (!(o.responsiveness_cell_sd >= 0) || !std::isfinite(o.responsiveness_cell_sd)) {
+    return bad("responsiveness_cell_sd", "must be finite and >= 0");
   }
   const int64_t n_cells = int64_t{o.n_cell_types} * 2 * o.n_batches * o.cells_per_group;
   if (n_cells * o.n_genes > (int64_t{1} << 31)) {
@@ -150,6 +170,29 @@ absl::StatusOr<AnnData> GenerateSyntheticDataset(const SyntheticOptions& options
     }
   }
 
+  // The receptor program and each type's mean responsiveness (drawn only when the option is on, so the
+  // default dataset of a seed stays what it was).
+  const bool state_dependent = options.n_responsiveness_genes > 0;
+  std::vector<double> receptor(n_genes, 0.0);
+  std::vector<double> type_responsiveness(n_types, 0.0);
+  if (state_dependent) {
+    std::vector<int> silent;
+    for (int g = 0; g < n_genes; ++g) {
+      bool responds = false;
+      for (int t = 0; t < n_types; ++t) responds = responds || response[t][g] != 0.0;
+      if (!responds) silent.push_back(g);
+    }
+    for (int g : Draw(&silent, options.n_responsiveness_genes, &rng)) receptor[g] = kReceptorLogShift;
+    std::vector<int> order(n_types);
+    std::iota(order.begin(), order.end(), 0);
+    std::shuffle(order.begin(), order.end(), rng);
+    for (int i = 0; i < n_types; ++i) {
+      type_responsiveness[order[i]] =
+          n_types == 1 ? 0.0
+                       : options.responsiveness_type_spread * (-1.0 + 2.0 * i / static_cast<double>(n_types - 1));
+    }
+  }
+
   const int64_t n_cells = int64_t{n_types} * 2 * n_batches * options.cells_per_group;
   AnnData data;
   data.x = DenseMatrix(n_cells, n_genes);
@@ -158,11 +201,18 @@ absl::StatusOr<AnnData> GenerateSyntheticDataset(const SyntheticOptions& options
   std::vector<std::string>& condition = data.obs["condition"];
   std::vector<std::string>& batch_name = data.obs["batch"];
   std::vector<double>& n_counts = data.obs_numeric["n_counts"];
+  std::vector<double>* responsiveness = state_dependent ? &data.obs_numeric["responsiveness"] : nullptr;
   DenseMatrix truth(n_genes, n_types);
+  // State-dependent truth: per type and condition, the sum over cells of the expected proportions p.
+  std::vector<std::vector<std::vector<double>>> p_sum;
+  if (state_dependent) {
+    p_sum.assign(n_types, std::vector<std::vector<double>>(2, std::vector<double>(n_genes, 0.0)));
+  }
 
   const double library_log_mean =
       std::log(options.mean_library_size) - 0.5 * kLibrarySizeLogSd * kLibrarySizeLogSd;
   std::vector<double> logits(n_genes);
+  std::vector<double> cell_logits(n_genes);
   int64_t cell = 0;
   for (int t = 0; t < n_types; ++t) {
     for (int c = 0; c < 2; ++c) {
@@ -170,18 +220,33 @@ absl::StatusOr<AnnData> GenerateSyntheticDataset(const SyntheticOptions& options
         for (int g = 0; g < n_genes; ++g) {
           logits[g] = base[g] + marker[t][g] + batch[b][g] + (c == 1 ? response[t][g] : 0.0);
         }
-        const double log_normalizer = LogSumExp(logits);
-        // truth += (log p_stim - log p_ctrl) / n_batches, accumulated over both conditions.
-        const double sign = c == 1 ? 1.0 : -1.0;
-        for (int g = 0; g < n_genes; ++g) {
-          truth.at(g, t) += static_cast<float>(sign * (logits[g] - log_normalizer) / n_batches);
+        double log_normalizer = LogSumExp(logits);
+        if (!state_dependent) {
+          // truth += (log p_stim - log p_ctrl) / n_batches, accumulated over both conditions.
+          const double sign = c == 1 ? 1.0 : -1.0;
+          for (int g = 0; g < n_genes; ++g) {
+            truth.at(g, t) += static_cast<float>(sign * (logits[g] - log_normalizer) / n_batches);
+          }
         }
         for (int i = 0; i < options.cells_per_group; ++i, ++cell) {
+          const double* cell_logit = logits.data();
+          if (state_dependent) {
+            const double u = type_responsiveness[t] + options.responsiveness_cell_sd * normal(rng);
+            const double scale = 2.0 / (1.0 + std::exp(-u));
+            for (int g = 0; g < n_genes; ++g) {
+              cell_logits[g] = base[g] + marker[t][g] + batch[b][g] + receptor[g] * u +
+                               (c == 1 ? scale * response[t][g] : 0.0);
+            }
+            log_normalizer = LogSumExp(cell_logits);
+            for (int g = 0; g < n_genes; ++g) p_sum[t][c][g] += std::exp(cell_logits[g] - log_normalizer);
+            responsiveness->push_back(u);
+            cell_logit = cell_logits.data();
+          }
           const double library = std::exp(library_log_mean + kLibrarySizeLogSd * normal(rng));
           float* row = data.x.row(cell);
           double total = 0;
           for (int g = 0; g < n_genes; ++g) {
-            const double mean = library * std::exp(logits[g] - log_normalizer);
+            const double mean = library * std::exp(cell_logit[g] - log_normalizer);
             row[g] = static_cast<float>(SampleNegativeBinomial(mean, options.nb_dispersion, &rng));
             total += row[g];
           }
@@ -191,6 +256,13 @@ absl::StatusOr<AnnData> GenerateSyntheticDataset(const SyntheticOptions& options
           batch_name.push_back(absl::StrCat("batch_", b));
           n_counts.push_back(total);
         }
+      }
+    }
+  }
+  if (state_dependent) {
+    for (int t = 0; t < n_types; ++t) {
+      for (int g = 0; g < n_genes; ++g) {
+        truth.at(g, t) = static_cast<float>(std::log(p_sum[t][1][g]) - std::log(p_sum[t][0][g]));
       }
     }
   }

@@ -30,6 +30,16 @@ struct SyntheticOptions {
   double batch_effect_sd = 0.1;
   double mean_library_size = 5000;
   double nb_dispersion = 10;  // theta: variance = mu + mu^2 / theta
+  // Cell-state-dependent response (0 = off: every cell of a type responds alike). When > 0, each cell has
+  // a responsiveness state u = m[type] + N(0, responsiveness_cell_sd), visible in both conditions through
+  // a program of this many "receptor" genes (logit + kReceptorLogShift * u), and its whole response is
+  // scaled by 2 * sigmoid(u) (1 at u = 0). The per-type means m[type] are evenly spaced over
+  // [-responsiveness_type_spread, +responsiveness_type_spread] in a seeded random order, so a held-out
+  // type responds more or less strongly than the others on average, and only a model that learns how the
+  // response follows the receptor program, within the training types, can predict by how much.
+  int n_responsiveness_genes = 0;
+  double responsiveness_type_spread = 1.0;
+  double responsiveness_cell_sd = 0.75;
   uint64_t seed = 0;
 };
 
@@ -37,7 +47,10 @@ struct SyntheticOptions {
 // batches "batch_0", ...); obs_numeric "n_counts"; var names "gene_0000", ...; varm "true_log_fold_change"
 // (genes x cell types: the log fold change of the stimulated over the control mean) with its column labels
 // in uns_strings "true_log_fold_change_cell_types". The means are of library-normalized expression, so
-// non-responding genes share one small common shift (renormalization), not exactly 0. INVALID_ARGUMENT
+// non-responding genes share one small common shift (renormalization), not exactly 0. With
+// n_responsiveness_genes > 0, obs_numeric also holds each cell's "responsiveness" u (ground truth, not a
+// covariate to train on), and the truth is the log fold change of the per-type means of the cells' expected
+// normalized expression (exact given the drawn states u). INVALID_ARGUMENT
 // naming the option that is out of range; `conditions` must hold exactly two names.
 absl::StatusOr<AnnData> GenerateSyntheticDataset(const SyntheticOptions& options);
 

@@ -132,6 +132,97 @@ TEST(SyntheticTest, EmpiricalLogFoldChangeMatchesTruth) {
   EXPECT_GT(Pearson(empirical, expected), 0.9);
 }
 
+TEST(SyntheticTest, ResponseIsStateIndependentByDefault) {
+  absl::StatusOr<AnnData> data = GenerateSyntheticDataset(SmallOptions());
+  ASSERT_THAT(data, IsOk());
+  EXPECT_EQ(data->obs_numeric.count("responsiveness"), 0u);
+}
+
+// The cell-state-dependent response: per-type mean responsiveness spread evenly, a receptor program that
+// shows it, responses that scale with it within and across types, and a truth that still matches the data.
+TEST(SyntheticTest, StateDependentResponseFollowsResponsiveness) {
+  SyntheticOptions options = SmallOptions();
+  options.cells_per_group = 150;
+  options.n_responsiveness_genes = 10;
+  options.responsiveness_type_spread = 1.0;
+  options.responsiveness_cell_sd = 0.5;
+  absl::StatusOr<AnnData> data = GenerateSyntheticDataset(options);
+  ASSERT_THAT(data, IsOk());
+  ASSERT_THAT(data->Validate(), IsOk());
+  const std::vector<double>& u = data->obs_numeric.at("responsiveness");
+  ASSERT_EQ(static_cast<int64_t>(u.size()), data->n_obs());
+  const int n_types = options.n_cell_types;
+  auto type_of = [&](int64_t i) { return data->obs.at("cell_type")[i].back() - '0'; };
+  auto stimulated = [&](int64_t i) { return data->obs.at("condition")[i] == "stimulated"; };
+
+  // Per-type means near {-1, 0, +1}, one each.
+  std::vector<double> type_mean(n_types, 0.0);
+  for (int64_t i = 0; i < data->n_obs(); ++i) type_mean[type_of(i)] += u[i] / (4.0 * options.cells_per_group);
+  std::vector<double> sorted = type_mean;
+  std::sort(sorted.begin(), sorted.end());
+  EXPECT_NEAR(sorted[0], -1.0, 0.1);
+  EXPECT_NEAR(sorted[1], 0.0, 0.1);
+  EXPECT_NEAR(sorted[2], 1.0, 0.1);
+
+  DenseMatrix normalized = data->x;
+  NormalizeTotal(&normalized, 1e4);
+  const DenseMatrix& truth = data->varm.at("true_log_fold_change");
+  // Per type: empirical log fold change of the means against the truth, on the responding genes.
+  std::vector<double> shared_response(n_types, 0.0);
+  for (int t = 0; t < n_types; ++t) {
+    std::vector<double> control(options.n_genes, 0), treated(options.n_genes, 0);
+    for (int64_t i = 0; i < data->n_obs(); ++i) {
+      if (type_of(i) != t) continue;
+      std::vector<double>& mean = stimulated(i) ? treated : control;
+      for (int g = 0; g < options.n_genes; ++g) mean[g] += normalized.at(i, g);
+    }
+    std::vector<double> empirical, expected;
+    for (int g = 0; g < options.n_genes; ++g) {
+      if (std::abs(truth.at(g, t)) < 0.3) continue;
+      const double pseudo = 1e-3 * 2 * options.cells_per_group;
+      empirical.push_back(std::log((treated[g] + pseudo) / (control[g] + pseudo)));
+      expected.push_back(truth.at(g, t));
+    }
+    EXPECT_GT(Pearson(empirical, expected), 0.9) << "type_" << t;
+    // Mean |truth| over the genes that respond in every type: the shared program.
+    int n_shared = 0;
+    for (int g = 0; g < options.n_genes; ++g) {
+      bool everywhere = true;
+      for (int k = 0; k < n_types; ++k) everywhere = everywhere && std::abs(truth.at(g, k)) > 0.3;
+      if (!everywhere) continue;
+      shared_response[t] += std::abs(truth.at(g, t));
+      ++n_shared;
+    }
+    ASSERT_GT(n_shared, 10);
+    shared_response[t] /= n_shared;
+  }
+  // The more responsive the type, the stronger its shared-program response.
+  const int low = std::min_element(type_mean.begin(), type_mean.end()) - type_mean.begin();
+  const int high = std::max_element(type_mean.begin(), type_mean.end()) - type_mean.begin();
+  EXPECT_GT(shared_response[high], 1.3 * shared_response[low]);
+
+  // The receptor program makes u visible: about n_responsiveness_genes genes correlate with it.
+  std::vector<double> state;
+  for (int64_t i = 0; i < data->n_obs(); ++i) {
+    if (stimulated(i) || type_of(i) != 0) continue;
+    state.push_back(u[i]);
+  }
+  // The receptor genes are the ones whose expression follows u among type_0's control cells.
+  std::vector<double> best(options.n_genes, 0.0);
+  for (int g = 0; g < options.n_genes; ++g) {
+    std::vector<double> expression;
+    for (int64_t i = 0; i < data->n_obs(); ++i) {
+      if (stimulated(i) || type_of(i) != 0) continue;
+      expression.push_back(std::log1p(normalized.at(i, g)));
+    }
+    best[g] = Pearson(expression, state);
+  }
+  int strongly_correlated = 0;
+  for (double r : best) strongly_correlated += r > 0.3;
+  EXPECT_GE(strongly_correlated, 8);
+  EXPECT_LE(strongly_correlated, 12);
+}
+
 TEST(SyntheticTest, RejectsOutOfRangeOptionsNamingThem) {
   SyntheticOptions options = SmallOptions();
   options.n_genes = 0;
@@ -153,6 +244,14 @@ TEST(SyntheticTest, RejectsOutOfRangeOptionsNamingThem) {
   options.mean_library_size = std::nan("");
   EXPECT_THAT(GenerateSyntheticDataset(options),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("mean_library_size")));
+  options = SmallOptions();
+  options.n_responsiveness_genes = 100;
+  EXPECT_THAT(GenerateSyntheticDataset(options),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("SyntheticOptions.n_responsiveness_genes")));
+  options = SmallOptions();
+  options.responsiveness_type_spread = -1;
+  EXPECT_THAT(GenerateSyntheticDataset(options),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("responsiveness_type_spread")));
 }
 
 }  // namespace

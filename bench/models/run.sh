@@ -5,7 +5,12 @@
 # per-gene means over all genes and the top-100 Wilcoxon genes, MMD, energy distance), next to the
 # baselines "no change" and "mean shift in gene space". Sampling speed: DDIM 50 steps and flow matching 10
 # steps against 1000-step ancestral DDPM. Writes bench/results/models.{json,md}.
-# Usage: bench/models/run.sh   (env: OUT=work folder, EPOCHS_VAE, EPOCHS_ITERATIVE, THREADS)
+# Usage: bench/models/run.sh   (env: OUT=work folder, EPOCHS_VAE, EPOCHS_ITERATIVE, THREADS, TASK)
+#   TASK=shared (default): the held-out type's response is the shared program plus a type-specific
+#     program no training cell shows; results in bench/results/models.{json,md}.
+#   TASK=state_dependent: each cell's response scales with a responsiveness state that a receptor gene
+#     program makes visible (data/synthetic.h), and the held-out type's mean responsiveness differs from
+#     the others'; results in bench/results/models_state_dependent.{json,md}.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-/tmp/genailab_bench_models}
@@ -13,12 +18,20 @@ HELD_OUT=${HELD_OUT:-type_3}
 EPOCHS_VAE=${EPOCHS_VAE:-60}
 EPOCHS_ITERATIVE=${EPOCHS_ITERATIVE:-100}
 THREADS=${THREADS:-2}
+TASK=${TASK:-shared}
+case "$TASK" in
+  shared) SYNTH_FLAGS=(); RESULTS=bench/results/models ;;
+  state_dependent)
+    SYNTH_FLAGS=(--responsiveness_genes=10 --responsiveness_type_spread=1.5 --specific_response_genes=5)
+    RESULTS=bench/results/models_state_dependent ;;
+  *) echo "TASK must be shared or state_dependent, got '$TASK'" >&2; exit 2 ;;
+esac
 rm -rf "$OUT" && mkdir -p "$OUT"
 
 bazel build //data:genailab-synth //trainer:genailab-train //eval:genailab-eval \
   //bench/models:genailab-bench-predict 2>&1 | grep -v linux-sandbox | tail -1
 BIN=bazel-bin
-"$BIN/data/genailab-synth" --out="$OUT/data.h5ad" --seed=1 >/dev/null
+"$BIN/data/genailab-synth" --out="$OUT/data.h5ad" --seed=1 ${SYNTH_FLAGS[@]+"${SYNTH_FLAGS[@]}"} >/dev/null
 
 now() { date +%s.%N; }
 TRAIN_TIMES="$OUT/train_times.txt"
@@ -60,5 +73,5 @@ predict diffusion_pf_ode_heun25 --checkpoint="$OUT/repo/diffusion/1" --sampler=p
 predict flow_euler10 --checkpoint="$OUT/repo/flow/1" --sampler=euler --steps=10
 predict flow_heun10 --checkpoint="$OUT/repo/flow/1" --sampler=heun --steps=10
 
-/usr/bin/python3 bench/models/summarize.py "$OUT" bench/results/models.json bench/results/models.md
-cat bench/results/models.md
+/usr/bin/python3 bench/models/summarize.py "$OUT" "$RESULTS.json" "$RESULTS.md"
+cat "$RESULTS.md"
