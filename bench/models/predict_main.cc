@@ -5,10 +5,14 @@
 //               sampler options (diffusion, flow matching), timed;
 //   no_change   the control cells themselves;
 //   mean_shift  the control cells plus (mean target - mean control) over the other cell types, per gene.
+//   oracle_other_types  a reference, not a method: each control cell's normalized expression times
+//               exp(the TRUE log fold change averaged over the other cell types), from the generator's
+//               varm/true_log_fold_change; the best that transferring the other types' mean response can do.
 // Writes the predictions (.h5ad), optionally the real held-out cells (truth: the held-out type's control
 // and target cells, preprocessed) and a JSON line with the timing.
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <map>
@@ -29,7 +33,7 @@
 #include "models/checkpoint.h"
 
 ABSL_FLAG(std::string, data, "", "Raw counts (.h5ad) with obs cell_type and condition.");
-ABSL_FLAG(std::string, method, "model", "model, no_change or mean_shift.");
+ABSL_FLAG(std::string, method, "model", "model, no_change, mean_shift or oracle_other_types.");
 ABSL_FLAG(std::string, checkpoint, "", "Model version folder (method=model).");
 ABSL_FLAG(std::string, held_out, "", "The held-out cell type.");
 ABSL_FLAG(std::string, cell_type_key, "cell_type", "obs column of cell types.");
@@ -108,9 +112,32 @@ absl::StatusOr<DenseMatrix> PredictWithModel(const Options& options, const AnnDa
   return predicted;
 }
 
+// The generator's true log fold change (varm/true_log_fold_change, genes x types, columns named by
+// uns/true_log_fold_change_cell_types) averaged over every type but the held-out one.
+absl::StatusOr<std::vector<double>> OtherTypesTrueLogFoldChange(const AnnData& data, const Options& options) {
+  const auto truth = data.varm.find("true_log_fold_change");
+  const auto labels = data.uns_strings.find("true_log_fold_change_cell_types");
+  if (truth == data.varm.end() || labels == data.uns_strings.end()) {
+    return absl::FailedPreconditionError(
+        "oracle_other_types needs varm/true_log_fold_change and uns/true_log_fold_change_cell_types "
+        "(a genailab-synth file)");
+  }
+  std::vector<double> mean(truth->second.rows, 0.0);
+  int others = 0;
+  for (int64_t t = 0; t < truth->second.cols; ++t) {
+    if (labels->second[t] == options.held_out) continue;
+    ++others;
+    for (int64_t g = 0; g < truth->second.rows; ++g) mean[g] += truth->second.at(g, t);
+  }
+  if (others == 0) return absl::FailedPreconditionError("oracle_other_types: no cell type besides the held-out one");
+  for (double& v : mean) v /= others;
+  return mean;
+}
+
 absl::Status Run(const Options& options) {
   GENAILAB_ASSIGN_OR_RETURN(AnnData data, ReadExpressionFile(options.data));
   NormalizeTotal(&data.x, 1e4);
+  const DenseMatrix normalized = data.x;
   Log1p(&data.x);
   const AnnData sources = data.SelectCells(Select(data, options, true, options.source));
   if (sources.n_obs() == 0) return absl::InvalidArgumentError("no source cells of the held-out type");
@@ -126,8 +153,17 @@ absl::Status Run(const Options& options) {
         predicted.x.at(i, j) += static_cast<float>(target_means[j] - source_means[j]);
       }
     }
+  } else if (options.method == "oracle_other_types") {
+    GENAILAB_ASSIGN_OR_RETURN(const std::vector<double> log_fold_change, OtherTypesTrueLogFoldChange(data, options));
+    const std::vector<int64_t> rows = Select(data, options, true, options.source);
+    for (int64_t i = 0; i < predicted.x.rows; ++i) {
+      for (int64_t j = 0; j < predicted.x.cols; ++j) {
+        predicted.x.at(i, j) = static_cast<float>(std::log1p(normalized.at(rows[i], j) * std::exp(log_fold_change[j])));
+      }
+    }
   } else if (options.method != "no_change") {
-    return absl::InvalidArgumentError(absl::StrCat("method '", options.method, "' is not one of: model, no_change, mean_shift"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "method '", options.method, "' is not one of: model, no_change, mean_shift, oracle_other_types"));
   }
   predicted.obs[options.condition_key].assign(predicted.n_obs(), options.target);
   GENAILAB_RETURN_IF_ERROR(WriteH5ad(options.out, predicted));

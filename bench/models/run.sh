@@ -46,6 +46,7 @@ train() {  # name, extra flags...
   echo "trained $name"
 }
 train cvae --model_type=cvae --latent_dim=10 --hidden_dims=128,64 --epochs="$EPOCHS_VAE" --beta=1
+train scgen --model_type=vae --latent_dim=10 --hidden_dims=128,64 --epochs="$EPOCHS_VAE" --beta=1
 train beta_vae --model_type=cvae --latent_dim=10 --hidden_dims=128,64 --epochs="$EPOCHS_VAE" --beta=4
 train diffusion --model_type=diffusion --pca_components=50 --hidden_dims=256,256 --epochs="$EPOCHS_ITERATIVE" \
   --lr=2e-3 --noise_schedule=cosine
@@ -65,7 +66,9 @@ predict() {  # label, flags...
 }
 predict no_change --method=no_change --truth_out="$OUT/truth.h5ad"
 predict mean_shift --method=mean_shift
+predict oracle_other_types --method=oracle_other_types
 predict cvae --checkpoint="$OUT/repo/cvae/1"
+predict scgen --checkpoint="$OUT/repo/scgen/1"
 predict beta_vae --checkpoint="$OUT/repo/beta_vae/1"
 predict diffusion_ddim50 --checkpoint="$OUT/repo/diffusion/1" --sampler=ddim --steps=50
 predict diffusion_ddpm1000 --checkpoint="$OUT/repo/diffusion/1" --sampler=ddpm --steps=1000

@@ -10,7 +10,9 @@ import sys
 ROWS = [
     ("no_change", None, "baseline: control cells unchanged"),
     ("mean_shift", None, "baseline: + mean stimulated-control shift of the other cell types"),
+    ("oracle_other_types", None, "reference (uses the true response; not a method): x exp(true mean log fold change of the other types)"),
     ("cvae", "cvae", "cVAE counterfactual decode"),
+    ("scgen", "scgen", "VAE + latent arithmetic (scGen-style)"),
     ("beta_vae", "beta_vae", "beta-VAE (beta=4) counterfactual decode"),
     ("diffusion_ddim50", "diffusion", "diffusion, DDIM eta=0, 50 steps"),
     ("diffusion_ddpm1000", "diffusion", "diffusion, ancestral DDPM, 1000 steps"),
