@@ -14,11 +14,11 @@
 #include "absl/synchronization/mutex.h"
 #include "client/fake_generative_service.h"
 #include "client/genailab_client.h"
+#include "common/security/testing/test_pki.h"
 #include "grpcpp/security/auth_metadata_processor.h"
 #include "grpcpp/security/server_credentials.h"
 #include "grpcpp/server.h"
 #include "grpcpp/server_builder.h"
-#include "server/security/testing/test_pki.h"
 
 namespace genailab {
 namespace {

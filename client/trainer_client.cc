@@ -11,7 +11,9 @@ namespace genailab {
 
 absl::StatusOr<std::unique_ptr<TrainerClient>> TrainerClient::Create(const Options& options) {
   if (options.target.empty()) return absl::InvalidArgumentError("target: empty trainer address");
-  return Create(grpc::CreateChannel(options.target, grpc::InsecureChannelCredentials()), options);
+  GENAILAB_ASSIGN_OR_RETURN(std::shared_ptr<grpc::ChannelCredentials> credentials,
+                            MakeChannelCredentials(options.security));
+  return Create(grpc::CreateChannel(options.target, std::move(credentials)), options);
 }
 
 absl::StatusOr<std::unique_ptr<TrainerClient>> TrainerClient::Create(std::shared_ptr<grpc::Channel> channel,

@@ -1,5 +1,6 @@
 // TrainerClient: the C++ client of genailab.v1.TrainerService (the genailab-trainer daemon), used by
-// `genailab train ...`. Plaintext gRPC (run the trainer on a trusted network or behind a TLS proxy).
+// `genailab train ...`. Plaintext gRPC, or TLS / mutual TLS with an optional bearer token
+// (common/security/channel_security.h), matching genailab-trainer's --tls_* and --token_file flags.
 //
 // Ownership: owns its stub and shares the channel. Thread-safe (each call uses its own context).
 #ifndef GENAILAB_CLIENT_TRAINER_CLIENT_H_
@@ -12,6 +13,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "common/security/channel_security.h"
 #include "genailab/v1/trainer_service.grpc.pb.h"
 
 namespace grpc {
@@ -27,10 +29,13 @@ class TrainerClient {
     std::string target = "127.0.0.1:50061";
     // Deadline of each unary RPC (WatchJob has none: it lasts as long as the job).
     absl::Duration timeout = absl::Seconds(30);
+    // TLS (security.tls_ca_file set), mutual TLS and a bearer token; all empty = plaintext.
+    ChannelSecurityOptions security;
   };
 
-  // The channel connects lazily: an unreachable trainer shows up as UNAVAILABLE on the first call.
-  // INVALID_ARGUMENT for an empty target or a non-positive timeout.
+  // The channel connects lazily: an unreachable trainer (or one that refuses the TLS handshake) shows up
+  // as UNAVAILABLE on the first call, a missing or wrong token as UNAUTHENTICATED. INVALID_ARGUMENT for an
+  // empty target or a non-positive timeout; errors of MakeChannelCredentials naming the security option.
   static absl::StatusOr<std::unique_ptr<TrainerClient>> Create(const Options& options);
   // Uses an existing channel (e.g. an in-process test server); options.target is ignored.
   static absl::StatusOr<std::unique_ptr<TrainerClient>> Create(std::shared_ptr<grpc::Channel> channel,

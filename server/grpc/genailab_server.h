@@ -2,12 +2,14 @@
 // chooses, each on instances_per_device copies with their own batchers; see server/README.md),
 // GenerativeCore, the GenerativeService and the Open Inference Protocol (KServe v2,
 // server/kserve), gRPC health checking and server reflection on one gRPC port (plaintext, TLS or mutual
-// TLS, optionally with bearer tokens: server/security), and Prometheus metrics on an HTTP port
+// TLS, optionally with bearer tokens: common/security), and Prometheus metrics on an HTTP port
 // (MetricsEndpoint).
 //
 // Health (grpc.health.v1.Health): "" and "genailab.v1.GenerativeService" are SERVING between Start() and
-// Shutdown(); "genailab.model.<name>" is SERVING for every served model (models loaded later by polling
-// are added as they load). Shutdown() first turns every status NOT_SERVING, then drains.
+// Shutdown(); "genailab.model.<name>" is SERVING while at least one version of the model is served
+// (models loaded later by polling or LoadModel are added as they load) and NOT_SERVING once every
+// version is retired (UnloadModel or the version policy), until one is loaded again. Shutdown() first
+// turns every status NOT_SERVING, then drains.
 //
 // Lifecycle: Create() loads the models; Start() binds (port 0 picks a free port: see grpc_port() /
 // metrics_port()); Shutdown(deadline) stops accepting and cancels calls still running at the deadline;
@@ -23,16 +25,19 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "common/security/server_security.h"
 #include "server/core/generative_core.h"
+#include "server/core/gpu_memory_monitor.h"
+#include "server/core/gpu_memory_reader.h"
 #include "server/core/model_manager.h"
 #include "server/core/server_metrics.h"
-#include "server/security/server_security.h"
 
 namespace grpc {
 class Server;
@@ -83,7 +88,14 @@ class GenailabServer {
     // Optional: bytes of accelerator memory the models hold, exported as genailab_device_memory_bytes
     // when set (the models layer has no stable hook for it yet, so the binary leaves it empty).
     std::function<absl::StatusOr<int64_t>()> device_memory_bytes;
-    // TLS / mutual TLS / bearer tokens on the gRPC port (server/security/server_security.h); default
+    // CUDA devices (as this process numbers them) whose memory is exported every second as
+    // genailab_gpu_memory_used_bytes / genailab_gpu_memory_total_bytes{device="cuda:N"}; empty (CPU) =
+    // none. Needs metrics. Without an NVIDIA driver this is logged once and nothing is exported.
+    std::vector<int> gpu_memory_devices;
+    // Opens the GPU memory reader; empty = NvmlMemoryReader (libnvidia-ml.so.1 through dlopen). Tests
+    // inject fakes.
+    std::function<absl::StatusOr<std::unique_ptr<GpuMemoryReader>>()> open_gpu_memory_reader;
+    // TLS / mutual TLS / bearer tokens on the gRPC port (common/security/server_security.h); default
     // plaintext.
     ServerSecurity::Options security;
   };
@@ -117,7 +129,10 @@ class GenailabServer {
  private:
   explicit GenailabServer(Options options);
   void OnModelLoaded(const ServableModel& model);
-  // Refreshes process (and device) memory gauges every second until shutdown.
+  void OnModelUnavailable(const std::string& model);
+  // Sets the health status of `model` unless the server is not started or is shutting down.
+  void SetModelHealth(const std::string& model, bool serving);
+  // Refreshes process, GPU (and device) memory gauges every second until shutdown.
   void RefreshMemoryGauges();
 
   const Options options_;
@@ -132,6 +147,8 @@ class GenailabServer {
   std::shared_ptr<prometheus::Registry> registry_;
   std::unique_ptr<ServerMetrics> metrics_;
   std::unique_ptr<MetricsEndpoint> metrics_endpoint_;
+  // Null unless gpu_memory_devices is set and metrics are on.
+  std::unique_ptr<GpuMemoryMonitor> gpu_memory_;
   std::unique_ptr<ModelManager> manager_;
   std::unique_ptr<GenerativeCore> core_;
   std::unique_ptr<LatentExplorer> explorer_;

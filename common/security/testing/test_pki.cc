@@ -1,4 +1,4 @@
-#include "server/security/testing/test_pki.h"
+#include "common/security/testing/test_pki.h"
 
 #include <cstdlib>
 #include <filesystem>

@@ -4,10 +4,13 @@
 //
 // Bearer tokens require TLS: a token sent in clear text is a token given away.
 //
+// Shared by every gRPC port of the project (genailab-server and genailab-trainer take the same flags:
+// --tls_cert, --tls_key, --tls_client_ca, --token_file); ChannelSecurity is the client side.
+//
 // Ownership: owns the server credentials (shared with the grpc::ServerBuilder that binds with them).
 // Thread-safety: immutable after Create().
-#ifndef GENAILAB_SERVER_SECURITY_SERVER_SECURITY_H_
-#define GENAILAB_SERVER_SECURITY_SERVER_SECURITY_H_
+#ifndef GENAILAB_COMMON_SECURITY_SERVER_SECURITY_H_
+#define GENAILAB_COMMON_SECURITY_SERVER_SECURITY_H_
 
 #include <memory>
 #include <string>
@@ -59,4 +62,4 @@ class ServerSecurity {
 
 }  // namespace genailab
 
-#endif  // GENAILAB_SERVER_SECURITY_SERVER_SECURITY_H_
+#endif  // GENAILAB_COMMON_SECURITY_SERVER_SECURITY_H_

@@ -1,12 +1,12 @@
-#include "server/security/server_security.h"
+#include "common/security/server_security.h"
 
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "common/credential_files.h"
+#include "common/security/bearer_token_authenticator.h"
 #include "common/status_macros.h"
 #include "grpcpp/security/server_credentials.h"
-#include "server/security/bearer_token_authenticator.h"
 
 namespace genailab {
 

@@ -1,4 +1,4 @@
-#include "server/security/server_security.h"
+#include "common/security/server_security.h"
 
 #include <cstdlib>
 #include <filesystem>
@@ -8,8 +8,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "common/security/testing/test_pki.h"
 #include "data/status_matchers.h"
-#include "server/security/testing/test_pki.h"
 
 namespace genailab {
 namespace {

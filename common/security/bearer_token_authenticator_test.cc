@@ -1,4 +1,4 @@
-#include "server/security/bearer_token_authenticator.h"
+#include "common/security/bearer_token_authenticator.h"
 
 #include <cstdlib>
 #include <filesystem>

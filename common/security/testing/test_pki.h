@@ -2,8 +2,8 @@
 // (never checked in): a CA, a server certificate for 127.0.0.1 / localhost signed by it, a client
 // certificate signed by it, and a client certificate signed by an unrelated CA (a stranger).
 // EC P-256 keys keep generation fast.
-#ifndef GENAILAB_SERVER_SECURITY_TESTING_TEST_PKI_H_
-#define GENAILAB_SERVER_SECURITY_TESTING_TEST_PKI_H_
+#ifndef GENAILAB_COMMON_SECURITY_TESTING_TEST_PKI_H_
+#define GENAILAB_COMMON_SECURITY_TESTING_TEST_PKI_H_
 
 #include <string>
 
@@ -28,4 +28,4 @@ absl::StatusOr<TestPki> CreateTestPki(const std::string& directory);
 
 }  // namespace genailab
 
-#endif  // GENAILAB_SERVER_SECURITY_TESTING_TEST_PKI_H_
+#endif  // GENAILAB_COMMON_SECURITY_TESTING_TEST_PKI_H_

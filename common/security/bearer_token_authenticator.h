@@ -11,8 +11,8 @@
 // reveal them. The accepted header is consumed: services never see it.
 //
 // Thread-safety: immutable after Create(); Authenticate/Process may run on many threads at once.
-#ifndef GENAILAB_SERVER_SECURITY_BEARER_TOKEN_AUTHENTICATOR_H_
-#define GENAILAB_SERVER_SECURITY_BEARER_TOKEN_AUTHENTICATOR_H_
+#ifndef GENAILAB_COMMON_SECURITY_BEARER_TOKEN_AUTHENTICATOR_H_
+#define GENAILAB_COMMON_SECURITY_BEARER_TOKEN_AUTHENTICATOR_H_
 
 #include <memory>
 #include <string>
@@ -60,4 +60,4 @@ class BearerTokenAuthenticator : public grpc::AuthMetadataProcessor {
 
 }  // namespace genailab
 
-#endif  // GENAILAB_SERVER_SECURITY_BEARER_TOKEN_AUTHENTICATOR_H_
+#endif  // GENAILAB_COMMON_SECURITY_BEARER_TOKEN_AUTHENTICATOR_H_
