@@ -54,7 +54,8 @@ absl::StatusOr<v1::TrainingJobSpec> ReadSpecFile(const std::string& path) {
 
 void PrintJob(const v1::Job& job, std::ostream& out) {
   out << job.id() << " " << StateName(job.state()) << " model=" << job.spec().model_name()
-      << " source=" << job.source() << " submitted=" << job.submitted_at() << "\n";
+      << " source=" << job.source() << " submitted=" << job.submitted_at()
+      << (job.device().empty() ? "" : " device=" + job.device()) << "\n";
   if (job.progress().epoch() > 0) out << "  " << FormatEpochLine(job.progress()) << "\n";
   if (job.published_version() > 0) {
     out << "  published version " << job.published_version() << " at " << job.published_directory() << "\n";
@@ -93,6 +94,7 @@ absl::Status Execute(const TrainCliOptions& options, std::ostream& out) {
   TrainerClient::Options client_options;
   client_options.target = options.trainer;
   client_options.timeout = options.timeout;
+  client_options.security = options.security;
   absl::StatusOr<std::unique_ptr<TrainerClient>> client =
       options.channel ? TrainerClient::Create(options.channel, client_options) : TrainerClient::Create(client_options);
   if (!client.ok()) return client.status();
@@ -132,7 +134,8 @@ std::string TrainCliUsage() {
          "  genailab train watch --job=ID                     follow a job until it ends (progress bar on a\n"
          "                                                    terminal, one line per epoch otherwise)\n"
          "  genailab train cancel --job=ID                    cancel a queued or running job\n"
-         "  genailab train list                               every job, oldest first\n";
+         "  genailab train list                               every job, oldest first\n"
+         "A trainer behind TLS: --tls_ca=ca.pem [--tls_cert=client.pem --tls_key=client.key] [--token_file=F]\n";
 }
 
 absl::Status ValidateTrainCliOptions(const TrainCliOptions& options) {

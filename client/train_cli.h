@@ -12,6 +12,7 @@
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
+#include "common/security/channel_security.h"
 #include "genailab/v1/trainer_service.pb.h"
 
 namespace grpc {
@@ -34,6 +35,9 @@ struct TrainCliOptions {
   absl::Duration timeout = absl::Seconds(30);
   // watch: redraw one progress bar line (for a terminal) instead of printing a line per epoch.
   bool progress_bar = false;
+  // --tls_ca, --tls_cert, --tls_key, --token_file (the same flags as the serving commands): TLS, mutual
+  // TLS and a bearer token towards a trainer started with --tls_cert/--tls_key[/--tls_client_ca/--token_file].
+  ChannelSecurityOptions security;
   // Tests: talk over this channel instead of connecting to `trainer`.
   std::shared_ptr<grpc::Channel> channel;
 };

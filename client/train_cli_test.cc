@@ -49,6 +49,7 @@ class FakeTrainerService final : public v1::TrainerService::Service {
     response->mutable_spec()->set_model_name("pbmc");
     response->set_published_version(3);
     response->set_published_directory("/repo/pbmc/3");
+    response->set_device("cuda:1");
     *response->mutable_progress() = Progress(3, v1::JOB_STATE_SUCCEEDED);
     return grpc::Status::OK;
   }
@@ -150,6 +151,7 @@ TEST_F(TrainCliTest, StatusListAndCancel) {
   options.job = "job-000001";
   EXPECT_EQ(Run(options), kExitOk);
   EXPECT_THAT(out_.str(), HasSubstr("job-000001 succeeded model=pbmc"));
+  EXPECT_THAT(out_.str(), HasSubstr(" device=cuda:1\n"));
 
   options.job = "job-000009";
   EXPECT_EQ(Run(options), kExitError);

@@ -193,10 +193,11 @@ class PrometheusScrapeTest(unittest.TestCase):
         succeeded = self.prometheus.wait_for('genailab_trainer_jobs{job="genailab-trainer", state="succeeded"}',
                                              lambda r: r and r[0][1] == 1.0)
         self.assertEqual([value for _, value in succeeded], [1.0])
-        # The trainer's own "job" label (the job id) is stored as exported_job, as the dashboard expects.
+        # The per-job label is job_id (the dashboard groups by it); nothing clashes with the scrape label job.
         epochs = self.prometheus.query('genailab_trainer_epoch{job="genailab-trainer"}')
         self.assertEqual(len(epochs), 1)
-        self.assertTrue(epochs[0][0].get("exported_job"), epochs)
+        self.assertEqual(epochs[0][0].get("job_id"), "job-000001", epochs)
+        self.assertNotIn("exported_job", epochs[0][0], epochs)
         self.assertEqual(epochs[0][1], TRAINING_EPOCHS)
         failures = self.prometheus.query('genailab_trainer_publish_failures_total{job="genailab-trainer"}')
         self.assertEqual([value for _, value in failures], [0.0])

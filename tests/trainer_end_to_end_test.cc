@@ -3,7 +3,9 @@
 //   resumes the job from its last checkpoint and finishes it;
 // - a job submitted with `genailab train submit --watch` is trained and published by genailab-trainer, and
 //   a running genailab-server (polling the repository every second) picks the new version up and answers
-//   with it, without a restart.
+//   with it, without a restart;
+// - a genailab-trainer started with --tls_cert/--tls_key/--token_file answers `genailab train` with the
+//   matching --tls_ca/--token_file and refuses it without them or with another token.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -16,6 +18,7 @@
 #include "absl/strings/str_cat.h"
 #include "client/genailab_client.h"
 #include "client/trainer_client.h"
+#include "common/security/testing/test_pki.h"
 #include "data/h5ad_io.h"
 #include "data/synthetic.h"
 #include "google/protobuf/util/json_util.h"
@@ -206,6 +209,46 @@ TEST_F(TrainerEndToEndTest, SubmittedJobIsPublishedAndServedByARunningServer) {
     ASSERT_TRUE(stopped.ok()) << stopped.status();
     EXPECT_EQ(*stopped, 0);
   }
+}
+
+TEST_F(TrainerEndToEndTest, TlsTrainerTakesOnlyClientsWithTheRightToken) {
+  const TestPki pki = CreateTestPki(tmp_ + "/pki").value();
+  std::ofstream(tmp_ + "/tokens") << "right-token\n";
+  std::ofstream(tmp_ + "/wrong") << "wrong-token\n";
+  Started trainer = Start({testing::RunfilePath("trainer/genailab-trainer"), "--grpc_address=127.0.0.1:0",
+                           "--metrics_address=127.0.0.1:0", "--state_dir=" + tmp_ + "/trainer_state",
+                           "--repository=" + repository_, "--devices=cpu", "--jobs_per_device=1",
+                           "--tls_cert=" + pki.server_cert, "--tls_key=" + pki.server_key,
+                           "--token_file=" + tmp_ + "/tokens"},
+                          "tls_trainer");
+  ASSERT_NE(trainer.grpc_port, 0);
+  EXPECT_THAT(testing::ReadFileOrEmpty(tmp_ + "/tls_trainer.log"), HasSubstr("tls+bearer-token"));
+
+  // `genailab train list` with the given extra flags: its exit code and output.
+  const auto list = [&](const std::vector<std::string>& flags, const std::string& name) {
+    std::vector<std::string> argv = {testing::RunfilePath("client/genailab"), "train", "list",
+                                     absl::StrCat("--trainer=127.0.0.1:", trainer.grpc_port), "--timeout=10s"};
+    argv.insert(argv.end(), flags.begin(), flags.end());
+    const std::string log = tmp_ + "/" + name + ".log";
+    const auto exit_code = testing::RunToCompletion(argv, log, absl::Minutes(1));
+    EXPECT_TRUE(exit_code.ok()) << exit_code.status();
+    return std::make_pair(exit_code.ok() ? *exit_code : -1, testing::ReadFileOrEmpty(log));
+  };
+  const auto plaintext = list({}, "plaintext");
+  EXPECT_NE(plaintext.first, 0);
+  EXPECT_THAT(plaintext.second, HasSubstr("UNAVAILABLE"));
+  const auto no_token = list({"--tls_ca=" + pki.ca_cert}, "no_token");
+  EXPECT_NE(no_token.first, 0);
+  EXPECT_THAT(no_token.second, HasSubstr("UNAUTHENTICATED"));
+  const auto wrong = list({"--tls_ca=" + pki.ca_cert, "--token_file=" + tmp_ + "/wrong"}, "wrong_token");
+  EXPECT_NE(wrong.first, 0);
+  EXPECT_THAT(wrong.second, HasSubstr("UNAUTHENTICATED"));
+  const auto right = list({"--tls_ca=" + pki.ca_cert, "--token_file=" + tmp_ + "/tokens"}, "right_token");
+  EXPECT_EQ(right.first, 0) << right.second;
+
+  const auto stopped = trainer.process->Stop(SIGTERM, absl::Seconds(30));
+  ASSERT_TRUE(stopped.ok()) << stopped.status();
+  EXPECT_EQ(*stopped, 0);
 }
 
 }  // namespace

@@ -1,16 +1,20 @@
 #include "trainer/job_manager.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <utility>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "common/status_macros.h"
 #include "spdlog/spdlog.h"
+#include "trainer/device_list.h"
 
 namespace genailab {
 namespace {
@@ -19,6 +23,14 @@ constexpr char kJobIdPrefix[] = "job-";
 
 std::string NowRfc3339() {
   return absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::Now(), absl::UTCTimeZone());
+}
+
+// The device a job may run on, for DeviceMatches: training.device, narrowed to any CUDA device when it
+// leaves the choice open and asks for mixed precision (bfloat16 autocast runs on CUDA only).
+std::string DeviceRequest(const v1::TrainingJobSpec& spec) {
+  const std::string& device = spec.training().device();
+  if (spec.training().mixed_precision() && (device.empty() || device == "auto")) return "cuda";
+  return device;
 }
 
 }  // namespace
@@ -42,8 +54,18 @@ bool IsTerminal(v1::JobState state) {
 
 absl::StatusOr<std::unique_ptr<JobManager>> JobManager::Create(Options options) {
   if (options.state_directory.empty()) return absl::InvalidArgumentError("state_directory is required");
-  if (options.concurrent_jobs < 1) {
-    return absl::InvalidArgumentError(absl::StrCat("concurrent_jobs must be >= 1, got ", options.concurrent_jobs));
+  if (options.devices.empty()) return absl::InvalidArgumentError("devices: at least one device is required");
+  for (size_t i = 0; i < options.devices.size(); ++i) {
+    const std::string& device = options.devices[i];
+    if (device != "cpu" && !absl::StartsWith(device, "cuda:")) {
+      return absl::InvalidArgumentError(absl::StrCat("devices: '", device, "' is not a canonical device name"));
+    }
+    if (std::find(options.devices.begin(), options.devices.begin() + i, device) != options.devices.begin() + i) {
+      return absl::InvalidArgumentError(absl::StrCat("devices: ", device, " is listed twice"));
+    }
+  }
+  if (options.jobs_per_device < 1) {
+    return absl::InvalidArgumentError(absl::StrCat("jobs_per_device must be >= 1, got ", options.jobs_per_device));
   }
   if (!options.validate) return absl::InvalidArgumentError("validate is required");
   if (!options.run) return absl::InvalidArgumentError("run is required");
@@ -57,8 +79,20 @@ absl::StatusOr<std::unique_ptr<JobManager>> JobManager::Create(Options options) 
         // The daemon died under it: run it again; the runner resumes from the job's folder.
         job.set_state(v1::JOB_STATE_QUEUED);
         job.set_message("interrupted by a restart; resumes from its last checkpoint");
+        job.clear_device();
         job.mutable_progress()->set_state(v1::JOB_STATE_QUEUED);
+        job.mutable_progress()->clear_device();
         manager->PersistLocked(job);
+      }
+      if (job.state() == v1::JOB_STATE_QUEUED) {
+        // The daemon may have restarted with other devices: a job none of them can run would wait forever.
+        if (absl::Status device = manager->CheckDevice(job.spec()); !device.ok()) {
+          job.set_state(v1::JOB_STATE_FAILED);
+          job.set_message(device.ToString());
+          job.set_finished_at(NowRfc3339());
+          job.mutable_progress()->set_state(v1::JOB_STATE_FAILED);
+          manager->PersistLocked(job);
+        }
       }
       int64_t sequence = 0;
       absl::string_view digits = job.id();
@@ -70,8 +104,10 @@ absl::StatusOr<std::unique_ptr<JobManager>> JobManager::Create(Options options) 
     }
     manager->ChangedLocked("");
   }
-  for (int i = 0; i < manager->options_.concurrent_jobs; ++i) {
-    manager->workers_.emplace_back([raw = manager.get()] { raw->WorkerLoop(); });
+  for (const std::string& device : manager->options_.devices) {
+    for (int i = 0; i < manager->options_.jobs_per_device; ++i) {
+      manager->workers_.emplace_back([raw = manager.get(), device] { raw->WorkerLoop(device); });
+    }
   }
   return manager;
 }
@@ -95,7 +131,28 @@ std::string JobManager::JobDirectory(const std::string& id) const {
   return absl::StrCat(options_.state_directory, "/work/", id);
 }
 
+absl::Status JobManager::CheckDevice(const v1::TrainingJobSpec& spec) const {
+  const std::string& requested = spec.training().device();
+  if (spec.training().mixed_precision() && requested == "cpu") {
+    return absl::InvalidArgumentError(
+        "training.mixed_precision: bfloat16 autocast runs on CUDA only, but training.device is cpu");
+  }
+  for (const std::string& device : options_.devices) {
+    if (DeviceMatches(DeviceRequest(spec), device)) return absl::OkStatus();
+  }
+  if (DeviceRequest(spec) != requested) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "training.mixed_precision: bfloat16 autocast runs on CUDA only, and this trainer has no CUDA device "
+        "(its devices: ",
+        absl::StrJoin(options_.devices, ", "), ")"));
+  }
+  return absl::InvalidArgumentError(absl::StrCat("training.device: '", requested,
+                                                 "' is not a device of this trainer (its devices: ",
+                                                 absl::StrJoin(options_.devices, ", "), ")"));
+}
+
 absl::StatusOr<v1::Job> JobManager::Submit(const v1::TrainingJobSpec& spec, const std::string& source) {
+  GENAILAB_RETURN_IF_ERROR(CheckDevice(spec));
   GENAILAB_RETURN_IF_ERROR(options_.validate(spec));
   absl::MutexLock lock(&mu_);
   if (shutting_down_) return absl::UnavailableError("the trainer is shutting down");
@@ -180,34 +237,34 @@ absl::Status JobManager::Watch(const std::string& job_id, const std::function<bo
   }
 }
 
-bool JobManager::HasQueuedJobLocked() const {
-  for (const auto& [id, job] : jobs_) {
-    if (job.state() == v1::JOB_STATE_QUEUED) return true;
+v1::Job* JobManager::NextJobForLocked(const std::string& device) {
+  // jobs_ is ordered by id, i.e. by submission.
+  for (auto& [id, job] : jobs_) {
+    if (job.state() == v1::JOB_STATE_QUEUED && DeviceMatches(DeviceRequest(job.spec()), device)) return &job;
   }
-  return false;
+  return nullptr;
 }
 
-void JobManager::WorkerLoop() {
+void JobManager::WorkerLoop(const std::string& device) {
   while (true) {
     std::string id;
     {
       absl::MutexLock lock(&mu_);
-      const auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-        return shutting_down_ || HasQueuedJobLocked();
+      const auto ready = [this, &device]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        return shutting_down_ || NextJobForLocked(device) != nullptr;
       };
       mu_.Await(absl::Condition(&ready));
       if (shutting_down_) return;
-      for (auto& [job_id, job] : jobs_) {
-        if (job.state() != v1::JOB_STATE_QUEUED) continue;
-        id = job_id;
-        job.set_state(v1::JOB_STATE_RUNNING);
-        job.set_started_at(NowRfc3339());
-        job.set_attempts(job.attempts() + 1);
-        job.mutable_progress()->set_state(v1::JOB_STATE_RUNNING);
-        PersistLocked(job);
-        ChangedLocked(id);
-        break;
-      }
+      v1::Job& job = *NextJobForLocked(device);
+      id = job.id();
+      job.set_state(v1::JOB_STATE_RUNNING);
+      job.set_started_at(NowRfc3339());
+      job.set_attempts(job.attempts() + 1);
+      job.set_device(device);
+      job.mutable_progress()->set_state(v1::JOB_STATE_RUNNING);
+      job.mutable_progress()->set_device(device);
+      PersistLocked(job);
+      ChangedLocked(id);
     }
     RunJob(id);
   }
@@ -233,6 +290,7 @@ void JobManager::RunJob(const std::string& id) {
     *running.mutable_progress() = update;
     running.mutable_progress()->set_job_id(id);
     running.mutable_progress()->set_state(running.state());
+    running.mutable_progress()->set_device(running.device());
     PersistLocked(running);
     ChangedLocked(id);
     if (options_.metrics != nullptr) {
@@ -240,7 +298,7 @@ void JobManager::RunJob(const std::string& id) {
                                     update.cells_per_second());
     }
   };
-  spdlog::info("running {} (attempt {})", id, job.attempts());
+  spdlog::info("running {} on {} (attempt {})", id, job.device(), job.attempts());
   absl::StatusOr<JobOutcome> outcome =
       error ? absl::StatusOr<JobOutcome>(absl::InternalError(
                   absl::StrCat("cannot create ", context.job_directory, ": ", error.message())))
@@ -254,6 +312,8 @@ void JobManager::RunJob(const std::string& id) {
     // Left for the next start, which resumes it from its checkpoint.
     done.set_state(v1::JOB_STATE_QUEUED);
     done.set_message("interrupted by a shutdown; resumes from its last checkpoint");
+    done.clear_device();
+    done.mutable_progress()->clear_device();
   } else if (!outcome.ok()) {
     const bool cancelled = outcome.status().code() == absl::StatusCode::kCancelled;
     done.set_state(cancelled ? v1::JOB_STATE_CANCELLED : v1::JOB_STATE_FAILED);

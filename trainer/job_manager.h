@@ -1,8 +1,14 @@
-// JobManager: the trainer daemon's core. It validates and queues training jobs, runs them on a fixed number
-// of worker threads (one job at a time per worker; one worker per device by default), tracks their
-// progress, and persists every job in a JobStore so that a restarted daemon knows what was queued,
-// running and done: jobs found RUNNING at start (the daemon died under them) are queued again and their
-// runner resumes them from the job's folder.
+// JobManager: the trainer daemon's core. It validates and queues training jobs, runs them on the daemon's
+// devices (jobs_per_device slots per device, one worker thread per slot, so by default one job at a time
+// per device), tracks their progress, and persists every job in a JobStore so that a restarted daemon
+// knows what was queued, running and done: jobs found RUNNING at start (the daemon died under them) are
+// queued again and their runner resumes them from the job's folder.
+//
+// Scheduling: a free slot takes the oldest queued job whose spec's training.device matches the slot's
+// device (DeviceMatches: unset/"auto" = any device, "cuda" = any CUDA device, "cpu"/"cuda:N" = that
+// device; a job with training.mixed_precision and no device named may run on CUDA devices only), so the
+// queue is FIFO among the jobs that can run there. The job's device is recorded in
+// Job.device and JobProgress.device and handed to the runner in the job it gets.
 //
 // The work itself is a JobRunner callback (the daemon's runs RunTrainingJob; tests use fakes, no torch).
 // Ownership rule: the runner gets a copy of the job and a context whose callbacks stay valid until it
@@ -63,23 +69,27 @@ class JobManager {
   struct Options {
     // Holds jobs/ (the JobStore) and work/<job id>/. Required.
     std::string state_directory;
-    // Jobs that run at once (worker threads); >= 1.
-    int concurrent_jobs = 1;
+    // The devices jobs run on: distinct canonical names ("cpu", "cuda:N"; see ParseDeviceList). Non-empty.
+    std::vector<std::string> devices = {"cpu"};
+    // Jobs that run at once on each device; >= 1.
+    int jobs_per_device = 1;
     JobSpecValidator validate;  // required
     JobRunner run;              // required
     TrainerMetrics* metrics = nullptr;  // optional
   };
 
-  // Loads the store, re-queues interrupted jobs and starts the workers. INVALID_ARGUMENT naming the
-  // missing option; errors of JobStore::Create / LoadAll.
+  // Loads the store, re-queues interrupted jobs (jobs whose training.device is none of `devices` fail,
+  // saying so) and starts the workers. INVALID_ARGUMENT naming the missing or invalid option; errors of
+  // JobStore::Create / LoadAll.
   static absl::StatusOr<std::unique_ptr<JobManager>> Create(Options options);
   ~JobManager();
   JobManager(const JobManager&) = delete;
   JobManager& operator=(const JobManager&) = delete;
 
-  // Validates and queues `spec`; returns the queued job. `source` is "grpc" or "spool:<file>". The
-  // validator's error (INVALID_ARGUMENT naming the field); UNAVAILABLE while shutting down; INTERNAL if
-  // the job cannot be persisted.
+  // Validates and queues `spec`; returns the queued job. `source` is "grpc" or "spool:<file>".
+  // INVALID_ARGUMENT naming training.device when it matches none of the devices; the validator's error
+  // (INVALID_ARGUMENT naming the field); UNAVAILABLE while shutting down; INTERNAL if the job cannot be
+  // persisted.
   absl::StatusOr<v1::Job> Submit(const v1::TrainingJobSpec& spec, const std::string& source);
 
   // NOT_FOUND for an unknown id.
@@ -104,12 +114,16 @@ class JobManager {
  private:
   JobManager(Options options, std::unique_ptr<JobStore> store);
 
-  void WorkerLoop();
+  // One slot's loop: runs the jobs it takes on `device` until shutdown.
+  void WorkerLoop(const std::string& device);
   // Runs job `id`, which the caller has just marked RUNNING.
   void RunJob(const std::string& id);
   void PersistLocked(const v1::Job& job) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ChangedLocked(const std::string& id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  bool HasQueuedJobLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The oldest queued job that may run on `device`; nullptr if none.
+  v1::Job* NextJobForLocked(const std::string& device) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // OK if some device of the options matches training.device; INVALID_ARGUMENT naming it otherwise.
+  absl::Status CheckDevice(const v1::TrainingJobSpec& spec) const;
   std::string JobDirectory(const std::string& id) const;
 
   const Options options_;

@@ -3,9 +3,13 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdlib>
+#include <map>
+#include <set>
 #include <vector>
 
+#include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "prometheus/registry.h"
 #include "prometheus/text_serializer.h"
@@ -97,7 +101,7 @@ TEST(JobManagerTest, SubmitValidatesRunsAndWatchStreamsToTheEnd) {
 
   const std::string exposition = prometheus::TextSerializer().Serialize(registry->Collect());
   EXPECT_THAT(exposition, HasSubstr("genailab_trainer_jobs{state=\"succeeded\"} 1"));
-  EXPECT_THAT(exposition, HasSubstr("genailab_trainer_epoch{job=\"job-000001\"} 2"));
+  EXPECT_THAT(exposition, HasSubstr("genailab_trainer_epoch{job_id=\"job-000001\"} 2"));
 }
 
 TEST(JobManagerTest, RunsOneJobAtATimeAndCancelsQueuedAndRunningJobs) {
@@ -172,6 +176,240 @@ TEST(JobManagerTest, JobsInterruptedByShutdownOrCrashRunAgainAfterARestart) {
   EXPECT_EQ(AwaitState(*manager, "job-000001", v1::JOB_STATE_SUCCEEDED).attempts(), 2);
   EXPECT_EQ(AwaitState(*manager, "job-000002", v1::JOB_STATE_SUCCEEDED).attempts(), 2);
   EXPECT_EQ(manager->Submit(Spec("c"), "grpc")->id(), "job-000003");
+}
+
+// A runner that blocks each job until the test releases it, and records where and how many jobs ran at once.
+class GatedRunner {
+ public:
+  JobRunner AsRunner() {
+    return [this](const v1::Job& job, const JobRunContext& context) -> absl::StatusOr<JobOutcome> {
+      {
+        absl::MutexLock lock(&mu_);
+        started_.push_back(job.id());
+        devices_[job.id()] = job.device();
+        max_running_[job.device()] = std::max(max_running_[job.device()], ++running_[job.device()]);
+      }
+      {
+        absl::MutexLock lock(&mu_);
+        const auto released = [this, &job]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+          return released_.count(job.id()) > 0;
+        };
+        // Cancellation lives behind the manager's mutex, which does not wake this one: poll it.
+        while (!mu_.AwaitWithTimeout(absl::Condition(&released), absl::Milliseconds(5)) && !context.cancelled()) {
+        }
+        --running_[job.device()];
+      }
+      if (context.cancelled()) return absl::CancelledError("stopped");
+      return JobOutcome();
+    };
+  }
+  void Release(const std::string& id) {
+    absl::MutexLock lock(&mu_);
+    released_.insert(id);
+  }
+  // Waits until `count` jobs have started; returns their ids in start order.
+  std::vector<std::string> AwaitStarted(size_t count) {
+    absl::MutexLock lock(&mu_);
+    const auto enough = [this, count]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return started_.size() >= count; };
+    EXPECT_TRUE(mu_.AwaitWithTimeout(absl::Condition(&enough), absl::Seconds(30))) << count << " never started";
+    return started_;
+  }
+  std::vector<std::string> started() {
+    absl::MutexLock lock(&mu_);
+    return started_;
+  }
+  std::string device_of(const std::string& id) {
+    absl::MutexLock lock(&mu_);
+    return devices_[id];
+  }
+  int max_running(const std::string& device) {
+    absl::MutexLock lock(&mu_);
+    return max_running_[device];
+  }
+
+ private:
+  absl::Mutex mu_;
+  std::vector<std::string> started_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, std::string> devices_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, int> running_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, int> max_running_ ABSL_GUARDED_BY(mu_);
+  std::set<std::string> released_ ABSL_GUARDED_BY(mu_);
+};
+
+v1::TrainingJobSpec SpecOn(const std::string& model, const std::string& device) {
+  v1::TrainingJobSpec spec = Spec(model);
+  spec.mutable_training()->set_device(device);
+  return spec;
+}
+
+TEST(JobManagerTest, TwoDevicesRunTwoJobsAtOnceAndRecordTheirDevice) {
+  GatedRunner runner;
+  JobManager::Options options;
+  options.state_directory = TempDir("two_devices");
+  options.devices = {"cpu", "cuda:0"};
+  options.validate = RequireModelName;
+  options.run = runner.AsRunner();
+  auto manager = JobManager::Create(options).value();
+  const std::string first = manager->Submit(Spec("a"), "grpc")->id();
+  const std::string second = manager->Submit(SpecOn("b", "auto"), "grpc")->id();
+  const std::string third = manager->Submit(Spec("c"), "grpc")->id();
+  // Both devices take a job while neither has finished: the two run at the same time.
+  runner.AwaitStarted(2);
+  const v1::Job running_first = AwaitState(*manager, first, v1::JOB_STATE_RUNNING);
+  const v1::Job running_second = AwaitState(*manager, second, v1::JOB_STATE_RUNNING);
+  EXPECT_NE(running_first.device(), running_second.device());
+  EXPECT_EQ(running_first.device(), runner.device_of(first));
+  EXPECT_EQ(running_first.progress().device(), running_first.device());
+  EXPECT_EQ(manager->Get(third)->state(), v1::JOB_STATE_QUEUED);
+  EXPECT_EQ(manager->Get(third)->device(), "");
+
+  // The third job takes the slot that frees up first.
+  runner.Release(second);
+  runner.AwaitStarted(3);
+  EXPECT_EQ(AwaitState(*manager, third, v1::JOB_STATE_RUNNING).device(), running_second.device());
+  runner.Release(first);
+  runner.Release(third);
+  EXPECT_EQ(AwaitState(*manager, third, v1::JOB_STATE_SUCCEEDED).device(), running_second.device());
+  EXPECT_EQ(AwaitState(*manager, first, v1::JOB_STATE_SUCCEEDED).progress().device(), running_first.device());
+}
+
+TEST(JobManagerTest, JobsPinnedToOneDeviceRunOneAtATimeInSubmissionOrder) {
+  GatedRunner runner;
+  JobManager::Options options;
+  options.state_directory = TempDir("pinned");
+  options.devices = {"cpu", "cuda:0", "cuda:1"};
+  options.validate = RequireModelName;
+  options.run = runner.AsRunner();
+  auto manager = JobManager::Create(options).value();
+  std::vector<std::string> ids;
+  for (const char* model : {"a", "b", "c"}) ids.push_back(manager->Submit(SpecOn(model, "cuda:1"), "grpc")->id());
+  // A later job that may run anywhere does not wait behind them.
+  const std::string anywhere = manager->Submit(Spec("d"), "grpc")->id();
+  AwaitState(*manager, anywhere, v1::JOB_STATE_RUNNING);
+  runner.Release(anywhere);
+
+  for (size_t i = 0; i < ids.size(); ++i) {
+    runner.AwaitStarted(i + 2);
+    EXPECT_EQ(AwaitState(*manager, ids[i], v1::JOB_STATE_RUNNING).device(), "cuda:1");
+    for (size_t later = i + 1; later < ids.size(); ++later) {
+      EXPECT_EQ(manager->Get(ids[later])->state(), v1::JOB_STATE_QUEUED) << ids[later];
+    }
+    runner.Release(ids[i]);
+    AwaitState(*manager, ids[i], v1::JOB_STATE_SUCCEEDED);
+  }
+  EXPECT_EQ(runner.max_running("cuda:1"), 1);
+  std::vector<std::string> pinned_order;
+  for (const std::string& id : runner.started()) {
+    if (id != anywhere) pinned_order.push_back(id);
+  }
+  EXPECT_EQ(pinned_order, ids);
+  EXPECT_NE(runner.device_of(anywhere), "cuda:1");
+}
+
+TEST(JobManagerTest, SeveralJobsPerDeviceShareIt) {
+  GatedRunner runner;
+  JobManager::Options options;
+  options.state_directory = TempDir("shared_device");
+  options.jobs_per_device = 2;
+  options.validate = RequireModelName;
+  options.run = runner.AsRunner();
+  auto manager = JobManager::Create(options).value();
+  const std::string first = manager->Submit(Spec("a"), "grpc")->id();
+  const std::string second = manager->Submit(Spec("b"), "grpc")->id();
+  const std::string third = manager->Submit(Spec("c"), "grpc")->id();
+  runner.AwaitStarted(2);
+  EXPECT_EQ(AwaitState(*manager, second, v1::JOB_STATE_RUNNING).device(), "cpu");
+  EXPECT_EQ(manager->Get(third)->state(), v1::JOB_STATE_QUEUED);
+  for (const std::string& id : {first, second, third}) runner.Release(id);
+  AwaitState(*manager, third, v1::JOB_STATE_SUCCEEDED);
+  EXPECT_EQ(runner.max_running("cpu"), 2);
+}
+
+TEST(JobManagerTest, RefusesDevicesItDoesNotHaveAndBadDeviceOptions) {
+  JobManager::Options options;
+  options.state_directory = TempDir("refuse");
+  options.devices = {"cpu", "cuda:0"};
+  options.validate = RequireModelName;
+  options.run = SucceedingRun;
+  auto manager = JobManager::Create(options).value();
+  absl::StatusOr<v1::Job> missing = manager->Submit(SpecOn("a", "cuda:1"), "grpc");
+  EXPECT_EQ(missing.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(missing.status().message(),
+              HasSubstr("training.device: 'cuda:1' is not a device of this trainer (its devices: cpu, cuda:0)"));
+  EXPECT_TRUE(manager->List().empty());
+  EXPECT_TRUE(manager->Submit(SpecOn("b", "cuda"), "grpc").ok());
+
+  // Mixed precision is CUDA only: refused on cpu, and a job that names no device waits for a GPU.
+  v1::TrainingJobSpec mixed_on_cpu = SpecOn("c", "cpu");
+  mixed_on_cpu.mutable_training()->set_mixed_precision(true);
+  EXPECT_THAT(manager->Submit(mixed_on_cpu, "grpc").status().message(),
+              HasSubstr("training.mixed_precision: bfloat16 autocast runs on CUDA only, but training.device is cpu"));
+  v1::TrainingJobSpec mixed = Spec("d");
+  mixed.mutable_training()->set_mixed_precision(true);
+  EXPECT_EQ(AwaitState(*manager, manager->Submit(mixed, "grpc")->id(), v1::JOB_STATE_SUCCEEDED).device(), "cuda:0");
+  JobManager::Options cpu_only = options;
+  cpu_only.state_directory = TempDir("refuse_cpu_only");
+  cpu_only.devices = {"cpu"};
+  auto cpu_manager = JobManager::Create(cpu_only).value();
+  absl::StatusOr<v1::Job> no_gpu = cpu_manager->Submit(mixed, "grpc");
+  EXPECT_EQ(no_gpu.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(no_gpu.status().message(), HasSubstr("this trainer has no CUDA device (its devices: cpu)"));
+
+  for (const std::vector<std::string>& devices :
+       std::vector<std::vector<std::string>>{{}, {"gpu"}, {"cpu", "cpu"}}) {
+    JobManager::Options bad = options;
+    bad.state_directory = TempDir("refuse_bad");
+    bad.devices = devices;
+    EXPECT_THAT(JobManager::Create(bad).status().message(), HasSubstr("devices:"));
+  }
+  JobManager::Options no_slots = options;
+  no_slots.state_directory = TempDir("refuse_bad");
+  no_slots.jobs_per_device = 0;
+  EXPECT_THAT(JobManager::Create(no_slots).status().message(), HasSubstr("jobs_per_device must be >= 1"));
+}
+
+TEST(JobManagerTest, ARestartRequeuesOnItsDevicesAndFailsJobsForDevicesItNoLongerHas) {
+  const std::string state = TempDir("restart_devices");
+  {
+    GatedRunner runner;
+    JobManager::Options options;
+    options.state_directory = state;
+    options.devices = {"cpu", "cuda:0"};
+    options.validate = RequireModelName;
+    options.run = runner.AsRunner();
+    auto manager = JobManager::Create(options).value();
+    ASSERT_EQ(manager->Submit(SpecOn("a", "cuda:0"), "grpc")->id(), "job-000001");
+    ASSERT_EQ(manager->Submit(SpecOn("b", "cuda:0"), "grpc")->id(), "job-000002");
+    ASSERT_EQ(manager->Submit(SpecOn("c", "cpu"), "grpc")->id(), "job-000003");
+    runner.AwaitStarted(2);
+    EXPECT_EQ(AwaitState(*manager, "job-000001", v1::JOB_STATE_RUNNING).device(), "cuda:0");
+    manager->Shutdown();
+    const v1::Job requeued = manager->Get("job-000001").value();
+    EXPECT_EQ(requeued.state(), v1::JOB_STATE_QUEUED);
+    EXPECT_EQ(requeued.device(), "");
+  }
+  // Restarted with cpu and two GPUs: the cuda:0 jobs run again, one at a time and in order, on cuda:0.
+  GatedRunner runner;
+  JobManager::Options options;
+  options.state_directory = state;
+  options.devices = {"cuda:1", "cuda:0"};
+  options.validate = RequireModelName;
+  options.run = runner.AsRunner();
+  auto manager = JobManager::Create(options).value();
+  const v1::Job orphan = manager->Get("job-000003").value();
+  EXPECT_EQ(orphan.state(), v1::JOB_STATE_FAILED);
+  EXPECT_THAT(orphan.message(), HasSubstr("training.device: 'cpu' is not a device of this trainer"));
+  EXPECT_EQ(runner.AwaitStarted(1), std::vector<std::string>{"job-000001"});
+  const v1::Job again = AwaitState(*manager, "job-000001", v1::JOB_STATE_RUNNING);
+  EXPECT_EQ(again.device(), "cuda:0");
+  EXPECT_EQ(again.attempts(), 2);
+  EXPECT_EQ(manager->Get("job-000002")->state(), v1::JOB_STATE_QUEUED);
+  runner.Release("job-000001");
+  EXPECT_EQ(runner.AwaitStarted(2), (std::vector<std::string>{"job-000001", "job-000002"}));
+  runner.Release("job-000002");
+  EXPECT_EQ(AwaitState(*manager, "job-000002", v1::JOB_STATE_SUCCEEDED).device(), "cuda:0");
+  EXPECT_EQ(runner.max_running("cuda:0"), 1);
+  EXPECT_EQ(runner.max_running("cuda:1"), 0);
 }
 
 }  // namespace

@@ -5,10 +5,11 @@
 #include "absl/strings/str_cat.h"
 #include "common/http/metrics_endpoint.h"
 #include "common/status_macros.h"
-#include "grpcpp/security/server_credentials.h"
 #include "grpcpp/server.h"
 #include "grpcpp/server_builder.h"
 #include "prometheus/registry.h"
+#include "torch/cuda.h"
+#include "trainer/device_list.h"
 #include "trainer/job_manager.h"
 #include "trainer/spool_watcher.h"
 #include "trainer/trainer_metrics.h"
@@ -23,17 +24,21 @@ absl::StatusOr<std::unique_ptr<TrainerDaemon>> TrainerDaemon::Create(Options opt
   std::unique_ptr<TrainerDaemon> daemon(new TrainerDaemon(std::move(options)));
   const Options& o = daemon->options_;
 
+  // First: a bad security option should stop the daemon before it picks up any job.
+  GENAILAB_ASSIGN_OR_RETURN(daemon->security_, ServerSecurity::Create(o.security));
   daemon->registry_ = std::make_shared<prometheus::Registry>();
   GENAILAB_ASSIGN_OR_RETURN(daemon->metrics_, TrainerMetrics::Create(daemon->registry_));
 
   TrainingJobRunnerOptions runner;
   runner.repository = o.repository;
-  runner.default_device = o.default_device;
   runner.default_threads = o.default_threads;
   runner.metrics = daemon->metrics_.get();
   JobManager::Options manager;
   manager.state_directory = o.state_directory;
-  manager.concurrent_jobs = o.concurrent_jobs;
+  GENAILAB_ASSIGN_OR_RETURN(daemon->devices_,
+                            ParseDeviceList(o.devices, static_cast<int>(torch::cuda::device_count())));
+  manager.devices = daemon->devices_;
+  manager.jobs_per_device = o.jobs_per_device;
   manager.validate = MakeTrainingJobSpecValidator(runner);
   manager.run = MakeTrainingJobRunner(runner);
   manager.metrics = daemon->metrics_.get();
@@ -41,7 +46,7 @@ absl::StatusOr<std::unique_ptr<TrainerDaemon>> TrainerDaemon::Create(Options opt
 
   daemon->service_ = std::make_unique<TrainerService>(daemon->manager_.get());
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(o.grpc_address, grpc::InsecureServerCredentials(), &daemon->grpc_port_);
+  builder.AddListeningPort(o.grpc_address, daemon->security_->credentials(), &daemon->grpc_port_);
   builder.RegisterService(daemon->service_.get());
   daemon->server_ = builder.BuildAndStart();
   if (daemon->server_ == nullptr || daemon->grpc_port_ == 0) {
@@ -68,6 +73,8 @@ absl::StatusOr<std::unique_ptr<TrainerDaemon>> TrainerDaemon::Create(Options opt
 TrainerDaemon::TrainerDaemon(Options options) : options_(std::move(options)) {}
 
 TrainerDaemon::~TrainerDaemon() { Shutdown(); }
+
+std::string TrainerDaemon::DescribeSecurity() const { return security_->Describe(); }
 
 int TrainerDaemon::metrics_port() const { return metrics_endpoint_ ? metrics_endpoint_->port() : 0; }
 

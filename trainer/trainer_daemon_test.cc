@@ -8,6 +8,8 @@
 #include <fstream>
 
 #include "common/http/http_get.h"
+#include "common/security/channel_security.h"
+#include "common/security/testing/test_pki.h"
 #include "data/h5ad_io.h"
 #include "data/synthetic.h"
 #include "genailab/v1/trainer_service.grpc.pb.h"
@@ -96,6 +98,14 @@ TEST_F(TrainerDaemonTest, InvalidSpecIsRefusedAtSubmissionNamingTheField) {
   const grpc::Status missing = stub_->SubmitJob(&missing_context, request, &job);
   EXPECT_EQ(missing.error_code(), grpc::StatusCode::NOT_FOUND);
   EXPECT_THAT(missing.error_message(), HasSubstr("data_path"));
+
+  // The daemon runs on cpu only (its default --devices).
+  request.mutable_spec()->set_data_path(data_path_);
+  request.mutable_spec()->mutable_training()->set_device("cuda:0");
+  grpc::ClientContext device_context;
+  const grpc::Status device = stub_->SubmitJob(&device_context, request, &job);
+  EXPECT_EQ(device.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(device.error_message(), HasSubstr("training.device: 'cuda:0' is not a device of this trainer"));
 }
 
 TEST_F(TrainerDaemonTest, SpoolFileTrainsAndPublishesAndAGatedJobDoesNotPublish) {
@@ -114,9 +124,11 @@ TEST_F(TrainerDaemonTest, SpoolFileTrainsAndPublishesAndAGatedJobDoesNotPublish)
   EXPECT_EQ(done.published_version(), 1);
   EXPECT_TRUE(std::filesystem::exists(tmp_ + "/repository/small/1/manifest.json"));
   EXPECT_EQ(done.metrics().at("epochs"), 2.0);
+  EXPECT_EQ(done.device(), "cpu");
   ASSERT_FALSE(updates.empty());
   EXPECT_EQ(updates.back().state(), v1::JOB_STATE_SUCCEEDED);
   EXPECT_EQ(updates.back().epoch(), 2);
+  EXPECT_EQ(updates.back().device(), "cpu");
 
   // A gate no model can pass: trained, kept, not published.
   v1::SubmitJobRequest request;
@@ -140,7 +152,83 @@ TEST_F(TrainerDaemonTest, SpoolFileTrainsAndPublishesAndAGatedJobDoesNotPublish)
   EXPECT_THAT(metrics, HasSubstr("genailab_trainer_jobs{state=\"gated\"} 1"));
   EXPECT_THAT(metrics, HasSubstr("genailab_trainer_gated_total 1"));
   EXPECT_THAT(metrics, HasSubstr("genailab_trainer_publish_duration_seconds_count 1"));
-  EXPECT_THAT(metrics, HasSubstr("genailab_trainer_cells_per_second{job=\"job-000001\"}"));
+  EXPECT_THAT(metrics, HasSubstr("genailab_trainer_cells_per_second{job_id=\"job-000001\"}"));
+}
+
+// ListJobs through a channel with `security`; the RPC's status.
+grpc::Status ListJobsWith(int port, const ChannelSecurityOptions& security) {
+  auto stub = v1::TrainerService::NewStub(
+      grpc::CreateChannel(absl::StrCat("127.0.0.1:", port), MakeChannelCredentials(security).value()));
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  v1::ListJobsResponse response;
+  return stub->ListJobs(&context, v1::ListJobsRequest(), &response);
+}
+
+TEST(TrainerDaemonSecurityTest, TlsWithTokensRefusesPlaintextAndWrongTokensAndAcceptsTheRightOne) {
+  const std::string tmp = std::string(std::getenv("TEST_TMPDIR")) + "/secure";
+  const TestPki pki = CreateTestPki(tmp + "/pki").value();
+  std::ofstream(tmp + "/tokens") << "# the trainer's clients\nright-token\n";
+  std::ofstream(tmp + "/wrong") << "wrong-token\n";
+  std::ofstream(tmp + "/right") << "right-token\n";
+
+  TrainerDaemon::Options options;
+  options.grpc_address = "127.0.0.1:0";
+  options.state_directory = tmp + "/state";
+  options.repository = tmp + "/repository";
+  options.security.tls_cert_file = pki.server_cert;
+  options.security.tls_key_file = pki.server_key;
+  options.security.token_file = tmp + "/tokens";
+  std::unique_ptr<TrainerDaemon> daemon = TrainerDaemon::Create(options).value();
+  EXPECT_EQ(daemon->DescribeSecurity(), "tls+bearer-token");
+  const int port = daemon->grpc_port();
+
+  EXPECT_EQ(ListJobsWith(port, {}).error_code(), grpc::StatusCode::UNAVAILABLE);
+  ChannelSecurityOptions tls;
+  tls.tls_ca_file = pki.ca_cert;
+  EXPECT_EQ(ListJobsWith(port, tls).error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  tls.token_file = tmp + "/wrong";
+  EXPECT_EQ(ListJobsWith(port, tls).error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  tls.token_file = tmp + "/right";
+  const grpc::Status accepted = ListJobsWith(port, tls);
+  EXPECT_TRUE(accepted.ok()) << accepted.error_message();
+  daemon->Shutdown();
+
+  // Mutual TLS: a client without a certificate from the CA cannot connect.
+  options.security.token_file.clear();
+  options.security.tls_client_ca_file = pki.ca_cert;
+  daemon = TrainerDaemon::Create(options).value();
+  EXPECT_EQ(daemon->DescribeSecurity(), "mutual-tls");
+  ChannelSecurityOptions no_certificate;
+  no_certificate.tls_ca_file = pki.ca_cert;
+  EXPECT_EQ(ListJobsWith(daemon->grpc_port(), no_certificate).error_code(), grpc::StatusCode::UNAVAILABLE);
+  ChannelSecurityOptions client = no_certificate;
+  client.tls_cert_file = pki.client_cert;
+  client.tls_key_file = pki.client_key;
+  EXPECT_TRUE(ListJobsWith(daemon->grpc_port(), client).ok());
+  daemon->Shutdown();
+
+  // Tokens in clear text are refused before the daemon starts.
+  options.security = {};
+  options.security.token_file = tmp + "/tokens";
+  absl::StatusOr<std::unique_ptr<TrainerDaemon>> plaintext_tokens = TrainerDaemon::Create(options);
+  EXPECT_EQ(plaintext_tokens.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(plaintext_tokens.status().message(), HasSubstr("token_file: bearer tokens require TLS"));
+}
+
+TEST(TrainerDaemonDevicesTest, RefusesDevicesItCannotUse) {
+  const std::string tmp = std::string(std::getenv("TEST_TMPDIR")) + "/devices";
+  TrainerDaemon::Options options;
+  options.grpc_address = "127.0.0.1:0";
+  options.state_directory = tmp + "/state";
+  options.repository = tmp + "/repository";
+  options.devices = "cpu,tpu";
+  absl::StatusOr<std::unique_ptr<TrainerDaemon>> bad = TrainerDaemon::Create(options);
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(bad.status().message(), HasSubstr("devices: 'tpu' is not a device"));
+  options.devices = "auto";
+  std::unique_ptr<TrainerDaemon> automatic = TrainerDaemon::Create(options).value();
+  EXPECT_FALSE(automatic->devices().empty());
 }
 
 }  // namespace

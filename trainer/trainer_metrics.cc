@@ -68,12 +68,12 @@ void TrainerMetrics::SetJobCounts(const std::map<std::string, int>& counts) {
   }
 }
 
-void TrainerMetrics::RecordEpoch(const std::string& job, int epoch, double train_loss, double validation_loss,
+void TrainerMetrics::RecordEpoch(const std::string& job_id, int epoch, double train_loss, double validation_loss,
                                  double cells_per_second) {
-  epoch_->Add({{"job", job}}).Set(epoch);
-  train_loss_->Add({{"job", job}}).Set(train_loss);
-  validation_loss_->Add({{"job", job}}).Set(validation_loss);
-  cells_per_second_->Add({{"job", job}}).Set(cells_per_second);
+  epoch_->Add({{"job_id", job_id}}).Set(epoch);
+  train_loss_->Add({{"job_id", job_id}}).Set(train_loss);
+  validation_loss_->Add({{"job_id", job_id}}).Set(validation_loss);
+  cells_per_second_->Add({{"job_id", job_id}}).Set(cells_per_second);
 }
 
 void TrainerMetrics::RecordPublish(double seconds) { publish_seconds_->Observe(seconds); }

@@ -2,10 +2,13 @@
 // global registry). Components take a `TrainerMetrics*` where nullptr means "metrics off".
 //
 //   genailab_trainer_jobs{state}                        gauge, jobs in each state (queued, running, ...)
-//   genailab_trainer_epoch{job}                         gauge, epochs finished by a running job
-//   genailab_trainer_train_loss{job}                    gauge, last epoch's training loss per cell
-//   genailab_trainer_validation_loss{job}               gauge, last epoch's validation loss per cell
-//   genailab_trainer_cells_per_second{job}              gauge, last epoch's training throughput
+//   genailab_trainer_epoch{job_id}                      gauge, epochs finished by a running job
+//   genailab_trainer_train_loss{job_id}                 gauge, last epoch's training loss per cell
+//   genailab_trainer_validation_loss{job_id}            gauge, last epoch's validation loss per cell
+//   genailab_trainer_cells_per_second{job_id}           gauge, last epoch's training throughput
+//
+// The per-job label is job_id, not job: Prometheus' own scrape label is `job`, and a clashing target
+// label would be stored as `exported_job`.
 //   genailab_trainer_publish_duration_seconds           histogram, time to publish a version
 //   genailab_trainer_publish_failures_total             counter, jobs whose training or publish failed
 //   genailab_trainer_gated_total                        counter, models kept back by a quality gate
@@ -39,7 +42,7 @@ class TrainerMetrics {
 
   // Replaces the per-state job counts; states absent from `counts` read 0.
   void SetJobCounts(const std::map<std::string, int>& counts);
-  void RecordEpoch(const std::string& job, int epoch, double train_loss, double validation_loss,
+  void RecordEpoch(const std::string& job_id, int epoch, double train_loss, double validation_loss,
                    double cells_per_second);
   void RecordPublish(double seconds);
   void RecordPublishFailure();
