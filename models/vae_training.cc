@@ -257,7 +257,41 @@ struct LoopState {
   double best_validation_loss = std::numeric_limits<double>::infinity();
   int epochs_without_improvement = 0;
   double cells_per_second_sum = 0.0;
+  // Early stopping: the epoch that last improved the validation loss (0 = none yet), a copy of the
+  // module's parameters and buffers after it (restored at the end of training), and its training losses.
+  int best_epoch = 0;
+  std::vector<torch::Tensor> best_weights;
+  double best_loss = 0.0;
+  double best_reconstruction = 0.0;
+  double best_kl = 0.0;
 };
+
+// Every parameter, then every buffer of `module`, copied.
+std::vector<torch::Tensor> CopyWeights(VaeModuleImpl& module) {
+  torch::NoGradGuard no_grad;
+  std::vector<torch::Tensor> copies;
+  for (const torch::Tensor& parameter : module.parameters()) copies.push_back(parameter.detach().clone());
+  for (const torch::Tensor& buffer : module.buffers()) copies.push_back(buffer.detach().clone());
+  return copies;
+}
+
+// The inverse of CopyWeights. INTERNAL if `weights` does not fit the module.
+absl::Status RestoreWeights(VaeModuleImpl& module, const std::vector<torch::Tensor>& weights) {
+  torch::NoGradGuard no_grad;
+  std::vector<torch::Tensor> targets = module.parameters();
+  for (const torch::Tensor& buffer : module.buffers()) targets.push_back(buffer);
+  if (targets.size() != weights.size()) {
+    return absl::InternalError(absl::StrCat("best weights hold ", weights.size(), " tensors, the module has ",
+                                            targets.size()));
+  }
+  for (size_t i = 0; i < targets.size(); ++i) {
+    if (!targets[i].sizes().equals(weights[i].sizes())) {
+      return absl::InternalError(absl::StrCat("best weight ", i, " has the wrong shape"));
+    }
+    targets[i].copy_(weights[i]);
+  }
+  return absl::OkStatus();
+}
 
 // The checkpoint path of this rank: ranks other than 0 append ".rank<N>".
 std::string RankCheckpointPath(const VaeTrainingOptions& options) {
@@ -284,6 +318,18 @@ absl::Status SaveTrainingCheckpoint(const std::string& path, VaeModuleImpl& modu
     archive.write("best_validation_loss", ScalarTensor(state.best_validation_loss));
     archive.write("epochs_without_improvement", ScalarTensor(state.epochs_without_improvement));
     archive.write("cells_per_second_sum", ScalarTensor(state.cells_per_second_sum));
+    // Early stopping's best weights, so that a resumed run restores the same ones.
+    archive.write("best_epoch", ScalarTensor(state.best_epoch));
+    if (state.best_epoch > 0) {
+      archive.write("best_loss", ScalarTensor(state.best_loss));
+      archive.write("best_reconstruction", ScalarTensor(state.best_reconstruction));
+      archive.write("best_kl", ScalarTensor(state.best_kl));
+      torch::serialize::OutputArchive best_archive;
+      for (size_t i = 0; i < state.best_weights.size(); ++i) {
+        best_archive.write(absl::StrCat("w", i), state.best_weights[i]);
+      }
+      archive.write("best_weights", best_archive);
+    }
     // The generators' state: every draw derives from the seed and the epoch (see DerivedSeed).
     archive.write("seed", torch::tensor({static_cast<int64_t>(options.seed)}, torch::kInt64));
     archive.save_to(stream);
@@ -327,6 +373,25 @@ absl::StatusOr<LoopState> LoadTrainingCheckpoint(const std::string& path, VaeMod
     state.best_validation_loss = read_scalar("best_validation_loss");
     state.epochs_without_improvement = static_cast<int>(read_scalar("epochs_without_improvement"));
     state.cells_per_second_sum = read_scalar("cells_per_second_sum");
+    // Checkpoints written before best weights were kept have no "best_epoch": such a run ends with the
+    // weights of its last epoch, as it would have then.
+    torch::Tensor best_epoch;
+    if (archive.try_read("best_epoch", best_epoch)) {
+      state.best_epoch = static_cast<int>(best_epoch.to(torch::kCPU).to(torch::kFloat64).item<double>());
+    }
+    if (state.best_epoch > 0) {
+      state.best_loss = read_scalar("best_loss");
+      state.best_reconstruction = read_scalar("best_reconstruction");
+      state.best_kl = read_scalar("best_kl");
+      torch::serialize::InputArchive best_archive;
+      archive.read("best_weights", best_archive);
+      const size_t count = CopyWeights(module).size();
+      for (size_t i = 0; i < count; ++i) {
+        torch::Tensor weight;
+        best_archive.read(absl::StrCat("w", i), weight);
+        state.best_weights.push_back(weight.to(device));
+      }
+    }
   } catch (const std::exception& exception) {
     return absl::FailedPreconditionError(absl::StrCat("checkpoint_path ", path,
                                                       " does not hold a training state of this model: ",
@@ -481,6 +546,11 @@ absl::StatusOr<std::unique_ptr<TrainedVae>> TrainOnDevice(
       if (report.validation_loss < state.best_validation_loss - options.early_stopping_min_delta) {
         state.best_validation_loss = report.validation_loss;
         state.epochs_without_improvement = 0;
+        state.best_epoch = epoch;
+        state.best_weights = CopyWeights(*module);
+        state.best_loss = report.loss;
+        state.best_reconstruction = report.reconstruction;
+        state.best_kl = report.kl;
       } else if (++state.epochs_without_improvement >= options.early_stopping_patience) {
         stopped_early = true;
       }
@@ -493,6 +563,11 @@ absl::StatusOr<std::unique_ptr<TrainedVae>> TrainOnDevice(
     }
     if (on_epoch) on_epoch(report);
   }
+  // Early stopping keeps the weights of its best epoch, not those of the epochs that failed to improve.
+  const bool restore_best = options.early_stopping_patience > 0 && has_validation && state.best_epoch > 0;
+  if (restore_best && state.best_epoch != state.completed_epochs) {
+    GENAILAB_RETURN_IF_ERROR(RestoreWeights(*module, state.best_weights));
+  }
   module->eval();
 
   if (!train.conditions.empty()) {
@@ -501,10 +576,16 @@ absl::StatusOr<std::unique_ptr<TrainedVae>> TrainOnDevice(
   manifest.median_library_size =
       manifest.likelihood == kNegativeBinomialLikelihood ? Median(RowSums(train.counts)) : 0.0;
   const int epochs_run = state.completed_epochs;
-  manifest.training_metrics["loss"] = report.loss;
-  manifest.training_metrics["reconstruction"] = report.reconstruction;
-  manifest.training_metrics["kl"] = report.kl;
-  if (has_validation) manifest.training_metrics["validation_loss"] = report.validation_loss;
+  // The losses describe the weights that are kept: the best epoch's under early stopping, the last one's
+  // otherwise. The validation loss is measured again on the kept weights.
+  manifest.training_metrics["loss"] = restore_best ? state.best_loss : report.loss;
+  manifest.training_metrics["reconstruction"] = restore_best ? state.best_reconstruction : report.reconstruction;
+  manifest.training_metrics["kl"] = restore_best ? state.best_kl : report.kl;
+  if (has_validation) {
+    manifest.training_metrics["validation_loss"] =
+        epochs_run > 0 ? ValidationLoss(*module, validation_data, manifest.beta) : report.validation_loss;
+  }
+  if (restore_best) manifest.training_metrics["best_epoch"] = state.best_epoch;
   manifest.training_metrics["cells_per_second"] = epochs_run > 0 ? state.cells_per_second_sum / epochs_run : 0.0;
   manifest.training_metrics["epochs"] = epochs_run;
   manifest.training_metrics["stopped_early"] = stopped_early ? 1.0 : 0.0;
@@ -643,6 +724,10 @@ absl::StatusOr<std::unique_ptr<TrainedVae>> TrainVae(
   GENAILAB_RETURN_IF_ERROR(ValidateData(manifest, train, "train"));
   if (validation.x.rows > 0) GENAILAB_RETURN_IF_ERROR(ValidateData(manifest, validation, "validation"));
   GENAILAB_ASSIGN_OR_RETURN(torch::Device device, ResolveDevice(options.device));
+  if (options.mixed_precision && !device.is_cuda()) {
+    return absl::InvalidArgumentError(absl::StrCat("mixed_precision: bfloat16 autocast runs on CUDA only, but device \"",
+                                                   options.device, "\" is ", device.str()));
+  }
   try {
     return TrainOnDevice(manifest, module_options, train, validation, options, device, on_epoch);
   } catch (const std::exception& exception) {

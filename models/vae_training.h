@@ -57,7 +57,10 @@ struct VaeTrainingOptions {
   // negative-binomial steps (large counts, random decoder) from diverging.
   double gradient_clip_norm = 100.0;
   // Stop once the validation loss has not improved by more than early_stopping_min_delta for this many
-  // epochs in a row; 0 = never stop early. Needs validation data. The weights are those of the last epoch.
+  // epochs in a row; 0 = never stop early. Needs validation data. Whenever it is on (stopped early or
+  // not), training ends with the weights of the best epoch (the last one that improved the validation
+  // loss by more than early_stopping_min_delta), reported as training_metrics "best_epoch"; the
+  // checkpoint keeps those weights too, so a resumed run ends the same.
   int early_stopping_patience = 0;
   double early_stopping_min_delta = 0.0;
   // Seeds initialization, minibatch order, dropout and latent sampling: the same seed, data, options and
@@ -66,7 +69,8 @@ struct VaeTrainingOptions {
   // "cpu", "cuda", "cuda:N" (or "auto": CUDA if available).
   std::string device = "cpu";
   int intra_op_threads = 0;  // 0 = leave LibTorch's default
-  // CUDA only: forward passes under autocast in bfloat16 (which needs no loss scaling). Ignored on CPU.
+  // CUDA only: forward passes under autocast in bfloat16 (which needs no loss scaling). On a device that
+  // resolves to the CPU, TrainVae refuses it (INVALID_ARGUMENT naming mixed_precision).
   bool mixed_precision = false;
   // Resumable training state (module, optimizer, epoch, random generators, early-stopping state); empty =
   // none. Written atomically (temporary file + rename) after every checkpoint_every_epochs-th epoch. When
@@ -117,8 +121,8 @@ class TrainedVae {
 
 // `manifest` describes the architecture (model_type, likelihood, latent_dim, hidden_dims, covariates,
 // condition_key, preprocessing, gene_names, beta, ...); training fills latent_condition_means,
-// median_library_size and training_metrics (final loss, reconstruction, kl, validation_loss,
-// cells_per_second, epochs, stopped_early, resumed_from_epoch). on_epoch (may be empty) is called after each
+// median_library_size and training_metrics (loss, reconstruction, kl and validation_loss of the kept
+// weights, cells_per_second, epochs, stopped_early, resumed_from_epoch, best_epoch under early stopping). on_epoch (may be empty) is called after each
 // epoch (on every rank). INVALID_ARGUMENT naming the field for inconsistent data/manifest/options;
 // FAILED_PRECONDITION if options.checkpoint_path holds state of another model; CANCELLED when
 // options.cancelled said so; UNAVAILABLE if the distributed rendezvous fails; INTERNAL if torch fails.

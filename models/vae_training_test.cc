@@ -279,6 +279,86 @@ TEST(TrainVaeTest, EarlyStoppingEndsTrainingWhenValidationStopsImproving) {
   EXPECT_EQ((*trained)->model().manifest().training_metrics.at("stopped_early"), 1.0);
 }
 
+// Trains on `train_cells` cells (validation: 32 others), saves, and returns the saved manifest.
+ModelManifest TrainSaveAndReadManifest(const VaeTrainingOptions& options, int64_t train_cells,
+                                       const std::string& folder, std::vector<EpochReport>* reports) {
+  absl::StatusOr<std::unique_ptr<TrainedVae>> trained =
+      TrainVae(Manifest("cvae", "gaussian"), TwoClusters(train_cells, 1), TwoClusters(32, 2), options,
+               [reports](const EpochReport& report) {
+                 if (reports != nullptr) reports->push_back(report);
+               });
+  EXPECT_TRUE(trained.ok()) << trained.status();
+  if (!trained.ok()) return ModelManifest();
+  const std::string directory = std::string(std::getenv("TEST_TMPDIR")) + "/" + folder;
+  std::filesystem::create_directories(directory);
+  EXPECT_TRUE((*trained)->Save(directory, 1).ok());
+  std::ifstream file(directory + "/manifest.json");
+  std::stringstream json;
+  json << file.rdbuf();
+  return ModelManifest::FromJson(json.str()).value();
+}
+
+TEST(TrainVaeTest, EarlyStoppingKeepsTheBestEpochsWeightsAlsoAfterAResume) {
+  // Eight training cells and a high learning rate: the validation loss soon stops improving and wanders.
+  VaeTrainingOptions options = FastOptions();
+  options.epochs = 80;
+  options.batch_size = 8;
+  options.learning_rate = 0.05;
+  options.early_stopping_patience = 3;
+  std::vector<EpochReport> reports;
+  const ModelManifest stopped = TrainSaveAndReadManifest(options, 8, "best_stopped", &reports);
+  ASSERT_FALSE(reports.empty());
+  ASSERT_TRUE(reports.back().stopped_early) << "validation kept improving for " << reports.size() << " epochs";
+  size_t best = 0;
+  for (size_t i = 1; i < reports.size(); ++i) {
+    if (reports[i].validation_loss < reports[best].validation_loss) best = i;
+  }
+  const int best_epoch = reports[best].epoch;
+  ASSERT_LT(best_epoch, reports.back().epoch);
+  // The last epochs were worse than the best one, yet the model kept is the best one: its validation loss,
+  // measured again on the kept weights, is the best seen, and its weights are those of a run that simply
+  // stopped after the best epoch.
+  EXPECT_GT(reports.back().validation_loss, reports[best].validation_loss);
+  EXPECT_EQ(stopped.training_metrics.at("best_epoch"), best_epoch);
+  EXPECT_DOUBLE_EQ(stopped.training_metrics.at("validation_loss"), reports[best].validation_loss);
+  EXPECT_DOUBLE_EQ(stopped.training_metrics.at("loss"), reports[best].loss);
+  EXPECT_EQ(stopped.training_metrics.at("epochs"), reports.back().epoch);
+
+  VaeTrainingOptions shorter = options;
+  shorter.epochs = best_epoch;
+  shorter.early_stopping_patience = 0;
+  const ModelManifest at_best = TrainSaveAndReadManifest(shorter, 8, "best_shorter", nullptr);
+  EXPECT_EQ(at_best.weights_sha256, stopped.weights_sha256);
+  EXPECT_EQ(at_best.training_metrics.count("best_epoch"), 0u);
+
+  // Cancelled one epoch after the best one, then resumed from the checkpoint: the same kept weights.
+  options.checkpoint_path = std::string(std::getenv("TEST_TMPDIR")) + "/best.ckpt";
+  int epochs_done = 0;
+  options.cancelled = [&epochs_done, best_epoch] { return epochs_done >= best_epoch + 1; };
+  absl::StatusOr<std::unique_ptr<TrainedVae>> cancelled =
+      TrainVae(Manifest("cvae", "gaussian"), TwoClusters(8, 1), TwoClusters(32, 2), options,
+               [&epochs_done](const EpochReport&) { ++epochs_done; });
+  ASSERT_EQ(cancelled.status().code(), absl::StatusCode::kCancelled);
+  options.cancelled = nullptr;
+  std::vector<EpochReport> resumed_reports;
+  const ModelManifest resumed = TrainSaveAndReadManifest(options, 8, "best_resumed", &resumed_reports);
+  ASSERT_FALSE(resumed_reports.empty());
+  EXPECT_EQ(resumed_reports.front().resumed_from_epoch, best_epoch + 1);
+  EXPECT_EQ(resumed.weights_sha256, stopped.weights_sha256);
+  EXPECT_EQ(resumed.training_metrics.at("best_epoch"), best_epoch);
+  EXPECT_DOUBLE_EQ(resumed.training_metrics.at("validation_loss"), reports[best].validation_loss);
+}
+
+TEST(TrainVaeTest, MixedPrecisionIsRefusedOnTheCpu) {
+  VaeTrainingOptions options = FastOptions();
+  options.mixed_precision = true;
+  options.device = "cpu";
+  absl::StatusOr<std::unique_ptr<TrainedVae>> result =
+      TrainVae(Manifest("cvae", "gaussian"), TwoClusters(16, 1), TrainingData(), options, nullptr);
+  EXPECT_EQ(result.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(result.status().message(), HasSubstr("mixed_precision: bfloat16 autocast runs on CUDA only"));
+}
+
 TEST(ScheduledLearningRateTest, ConstantCosineAndStep) {
   VaeTrainingOptions options;
   options.epochs = 10;
