@@ -70,7 +70,8 @@ absl::StatusOr<std::unique_ptr<GenerativeModel>> LoadCheckpoint(const std::strin
     return absl::DataLossError(absl::StrCat("weights ", weights_path, " have sha256 ", sha256,
                                             " but the manifest's weights_sha256 is ", manifest.weights_sha256));
   }
-  if (iterative) return LoadIterativeModel(manifest, weights_path, device);
+  // A "vae_latent" model loads the VAE checkpoint folder inside it through this same function.
+  if (iterative) return LoadIterativeModel(manifest, weights_path, device, &LoadCheckpoint);
   try {
     VaeModule module(options);
     torch::load(module, weights_path);

@@ -1,5 +1,9 @@
 #include "trainer/job_spec.h"
 
+#include <map>
+#include <string>
+#include <vector>
+
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
@@ -7,6 +11,42 @@
 #include "google/protobuf/util/json_util.h"
 
 namespace genailab {
+namespace {
+
+// The set fields of a v1.IterativeModelSpec as IterativeModelOptions hyperparameters: the proto's field
+// names are the option keys, so every field (present and future) maps without a list to keep in step.
+std::map<std::string, std::string> ModelOptionsFromProto(const v1::IterativeModelSpec& proto) {
+  std::map<std::string, std::string> options;
+  const google::protobuf::Reflection* reflection = proto.GetReflection();
+  std::vector<const google::protobuf::FieldDescriptor*> fields;
+  reflection->ListFields(proto, &fields);
+  for (const google::protobuf::FieldDescriptor* field : fields) {
+    std::string value;
+    switch (field->cpp_type()) {
+      case google::protobuf::FieldDescriptor::CPPTYPE_STRING:
+        value = reflection->GetString(proto, field);
+        break;
+      case google::protobuf::FieldDescriptor::CPPTYPE_INT32:
+        value = absl::StrCat(reflection->GetInt32(proto, field));
+        break;
+      case google::protobuf::FieldDescriptor::CPPTYPE_INT64:
+        value = absl::StrCat(reflection->GetInt64(proto, field));
+        break;
+      case google::protobuf::FieldDescriptor::CPPTYPE_DOUBLE:
+        value = absl::StrCat(reflection->GetDouble(proto, field));
+        break;
+      case google::protobuf::FieldDescriptor::CPPTYPE_BOOL:
+        value = reflection->GetBool(proto, field) ? "true" : "false";
+        break;
+      default:
+        continue;  // IterativeModelSpec has no other field types.
+    }
+    options[field->name()] = value;
+  }
+  return options;
+}
+
+}  // namespace
 
 absl::StatusOr<v1::TrainingJobSpec> ParseJobSpecJson(const std::string& json) {
   v1::TrainingJobSpec spec;
@@ -48,6 +88,7 @@ absl::StatusOr<TrainingJobSpec> TrainingJobSpecFromProto(const v1::TrainingJobSp
   if (proto.has_dropout()) spec.dropout = proto.dropout();
   if (proto.has_beta()) spec.beta = proto.beta();
   if (proto.has_validation_fraction()) spec.validation_fraction = proto.validation_fraction();
+  if (proto.has_model_options()) spec.model_options = ModelOptionsFromProto(proto.model_options());
 
   const v1::TrainingHyperparameters& t = proto.training();
   VaeTrainingOptions& training = spec.training;

@@ -1,5 +1,8 @@
 #include "trainer/job_spec.h"
 
+#include <map>
+#include <string>
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -92,6 +95,80 @@ TEST(JobSpecTest, InvalidSpecNamesTheField) {
   proto = ParseJobSpecJson(kSpec).value();
   proto.mutable_quality_gate()->set_min_value(1000);
   EXPECT_THAT(TrainingJobSpecFromProto(proto, "/repo").status().message(), HasSubstr("quality_gate"));
+}
+
+TEST(JobSpecTest, DiffusionOptionsTravelFromJsonAndYamlIntoModelOptions) {
+  const v1::TrainingJobSpec json = ParseJobSpecJson(R"json({
+    "data_path": "/data/cells.h5ad", "model_name": "pbmc_diffusion", "model_type": "diffusion",
+    "covariate_keys": ["cell_type"], "latent_dim": 8,
+    "model_options": {"representation": "vae_latent", "sde": "vp", "noise_schedule": "cosine",
+                      "prediction": "noise", "network": "attention", "sampler": "ddim", "sampling_steps": 25,
+                      "eta": 0.5, "guidance_scale": 2, "covariate_dropout": 0.2, "pca_components": "30"}
+  })json").value();
+  absl::StatusOr<TrainingJobSpec> spec = TrainingJobSpecFromProto(json, "/repo");
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_EQ(spec->model_type, "diffusion");
+  const std::map<std::string, std::string> expected = {
+      {"representation", "vae_latent"}, {"sde", "vp"}, {"noise_schedule", "cosine"}, {"prediction", "noise"},
+      {"network", "attention"}, {"sampler", "ddim"}, {"sampling_steps", "25"}, {"eta", "0.5"},
+      {"guidance_scale", "2"}, {"covariate_dropout", "0.2"}, {"pca_components", "30"}};
+  EXPECT_EQ(spec->model_options, expected);
+
+  absl::StatusOr<v1::TrainingJobSpec> yaml = ParseJobSpecYaml(R"(
+data_path: /data/cells.h5ad
+model_name: pbmc_flow
+model_type: flow_matching
+model_options:
+  sampler: euler
+  sampling_steps: 12
+  ot_pairing: false
+  control_condition: ctrl
+)");
+  ASSERT_TRUE(yaml.ok()) << yaml.status();
+  spec = TrainingJobSpecFromProto(*yaml, "/repo");
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_EQ(spec->model_options, (std::map<std::string, std::string>{{"sampler", "euler"},
+                                                                     {"sampling_steps", "12"},
+                                                                     {"ot_pairing", "false"},
+                                                                     {"control_condition", "ctrl"}}));
+}
+
+TEST(JobSpecTest, BadDiffusionOptionsAreInvalidArgumentNamingTheField) {
+  v1::TrainingJobSpec proto = ParseJobSpecJson(R"json({
+    "data_path": "/data/cells.h5ad", "model_name": "m", "model_type": "diffusion"})json").value();
+  ASSERT_TRUE(TrainingJobSpecFromProto(proto, "/repo").ok());
+  auto expect_invalid = [&](const std::string& field) {
+    absl::StatusOr<TrainingJobSpec> spec = TrainingJobSpecFromProto(proto, "/repo");
+    EXPECT_EQ(spec.status().code(), absl::StatusCode::kInvalidArgument) << field;
+    EXPECT_THAT(spec.status().message(), HasSubstr("model_options")) << field;
+    EXPECT_THAT(spec.status().message(), HasSubstr(field));
+  };
+  proto.mutable_model_options()->set_noise_schedule("quadratic");
+  expect_invalid("noise_schedule");
+  proto.mutable_model_options()->clear_noise_schedule();
+  proto.mutable_model_options()->set_eta(1.5);
+  expect_invalid("eta");
+  proto.mutable_model_options()->clear_eta();
+  proto.mutable_model_options()->set_representation("umap");
+  expect_invalid("representation");
+  proto.mutable_model_options()->clear_representation();
+  proto.mutable_model_options()->set_vae_checkpoint("/models/vae/1");  // without representation vae_latent
+  expect_invalid("vae_checkpoint");
+  proto.mutable_model_options()->clear_vae_checkpoint();
+  proto.mutable_model_options()->set_sampling_steps(-3);
+  expect_invalid("sampling_steps");
+  proto.mutable_model_options()->clear_sampling_steps();
+  // Options of an iterative model on a VAE.
+  proto.set_model_type("cvae");
+  proto.add_covariate_keys("cell_type");
+  proto.mutable_model_options()->set_sde("ve");
+  expect_invalid("model_options");
+  // Unknown model types are still named.
+  proto.clear_model_options();
+  proto.set_model_type("gan");
+  absl::StatusOr<TrainingJobSpec> spec = TrainingJobSpecFromProto(proto, "/repo");
+  EXPECT_EQ(spec.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(spec.status().message(), HasSubstr("model_type"));
 }
 
 }  // namespace

@@ -1,4 +1,4 @@
-// genailab-train: trains one VAE / conditional VAE from an h5ad or CSV file and publishes it as the next
+// genailab-train: trains one VAE / conditional VAE / diffusion / flow-matching model from an h5ad or CSV file and publishes it as the next
 // version of a model in a model repository. See README.md ("Training").
 #include <cstdio>
 #include <cstdlib>
@@ -23,6 +23,14 @@ ABSL_FLAG(std::string, holdout, "",
           "Example: cell_type=B,condition=stimulated");
 ABSL_FLAG(std::string, model_type, "cvae", "vae, cvae, diffusion or flow_matching.");
 // diffusion / flow_matching options (empty = the model's default; see models/diffusion/iterative_options.h).
+ABSL_FLAG(std::string, representation, "",
+          "diffusion/flow: pca (expression after PCA, default) or vae_latent (the latent space of a VAE trained "
+          "first with --latent_dim, --hidden_dims, --likelihood, --beta, ..., or taken from --vae_checkpoint).");
+ABSL_FLAG(std::string, vae_checkpoint, "",
+          "diffusion/flow, vae_latent: a VAE checkpoint folder to use instead of training one (copied in).");
+ABSL_FLAG(std::string, vae_covariates, "",
+          "diffusion/flow, vae_latent: covariates the trained VAE is conditioned on: all (default), none, or "
+          "comma-separated names.");
 ABSL_FLAG(std::string, pca_components, "", "diffusion/flow: PCA coordinates the model works in (default 50).");
 ABSL_FLAG(std::string, score_network, "", "diffusion/flow: network, mlp or attention.");
 ABSL_FLAG(std::string, sde, "", "diffusion: forward process, vp or ve.");
@@ -34,6 +42,7 @@ ABSL_FLAG(std::string, sampling_steps, "", "Default sampling steps (diffusion 50
 ABSL_FLAG(std::string, eta, "", "Default DDIM eta.");
 ABSL_FLAG(std::string, guidance_scale, "", "Default classifier-free guidance scale (1 = none).");
 ABSL_FLAG(std::string, covariate_dropout, "", "Probability of training a row unconditionally (CFG).");
+ABSL_FLAG(std::string, context_dropout, "", "diffusion: probability of training without the control cell.");
 ABSL_FLAG(std::string, ot_pairing, "", "flow_matching: mini-batch OT pairing, true or false.");
 ABSL_FLAG(std::string, control_condition, "", "diffusion/flow: the control value of --condition_key.");
 ABSL_FLAG(std::string, likelihood, "gaussian", "gaussian (log-normalized) or negative_binomial (counts).");
@@ -95,12 +104,16 @@ absl::StatusOr<TrainingJobSpec> SpecFromFlags() {
   spec.holdout = absl::StrSplit(absl::GetFlag(FLAGS_holdout), ';', absl::SkipWhitespace());
   spec.model_type = absl::GetFlag(FLAGS_model_type);
   for (const auto& [key, flag] : std::vector<std::pair<std::string, std::string>>{
+           {"representation", absl::GetFlag(FLAGS_representation)},
+           {"vae_checkpoint", absl::GetFlag(FLAGS_vae_checkpoint)},
+           {"vae_covariates", absl::GetFlag(FLAGS_vae_covariates)},
            {"pca_components", absl::GetFlag(FLAGS_pca_components)}, {"network", absl::GetFlag(FLAGS_score_network)},
            {"sde", absl::GetFlag(FLAGS_sde)}, {"noise_schedule", absl::GetFlag(FLAGS_noise_schedule)},
            {"prediction", absl::GetFlag(FLAGS_prediction)}, {"sampler", absl::GetFlag(FLAGS_sampler)},
            {"sampling_steps", absl::GetFlag(FLAGS_sampling_steps)}, {"eta", absl::GetFlag(FLAGS_eta)},
            {"guidance_scale", absl::GetFlag(FLAGS_guidance_scale)},
            {"covariate_dropout", absl::GetFlag(FLAGS_covariate_dropout)},
+           {"context_dropout", absl::GetFlag(FLAGS_context_dropout)},
            {"ot_pairing", absl::GetFlag(FLAGS_ot_pairing)},
            {"control_condition", absl::GetFlag(FLAGS_control_condition)}}) {
     if (!flag.empty()) spec.model_options[key] = flag;
@@ -189,9 +202,11 @@ int Run() {
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
-      "Train a VAE / conditional VAE and publish it into a model repository.\n"
+      "Train a VAE / conditional VAE / diffusion / flow-matching model and publish it into a model repository.\n"
       "  genailab-train --data=cells.h5ad --covariate_keys=cell_type,condition "
-      "--condition_key=condition --repository=models --model=my_model");
+      "--condition_key=condition --repository=models --model=my_model\n"
+      "  genailab-train --model_type=diffusion --representation=vae_latent --data=cells.h5ad "
+      "--covariate_keys=cell_type --repository=models --model=my_latent_diffusion");
   absl::ParseCommandLine(argc, argv);
   return genailab::Run();
 }

@@ -132,7 +132,11 @@ absl::Status ValidateTrainingJobSpec(const TrainingJobSpec& spec) {
                                                    "' is not one of: vae, cvae, diffusion, flow_matching"));
   }
   if (IsIterativeModelType(spec.model_type)) {
-    GENAILAB_RETURN_IF_ERROR(IterativeModelOptions::FromHyperparameters(spec.model_options, spec.model_type).status());
+    const absl::Status options =
+        IterativeModelOptions::FromHyperparameters(spec.model_options, spec.model_type).status();
+    if (!options.ok()) {
+      return absl::Status(options.code(), absl::StrCat("model_options: ", options.message()));
+    }
   } else if (!spec.model_options.empty()) {
     return absl::InvalidArgumentError("model_options: only diffusion and flow_matching models take model options");
   }

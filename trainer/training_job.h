@@ -42,7 +42,9 @@ struct TrainingJobSpec {
   // "vae" | "cvae" | "diffusion" | "flow_matching".
   std::string model_type = "cvae";
   // diffusion / flow_matching only: IterativeModelOptions keys (models/diffusion/iterative_options.h),
-  // e.g. {"sde", "vp"}, {"noise_schedule", "cosine"}, {"sampler", "ddim"}, {"pca_components", "50"}.
+  // e.g. {"sde", "vp"}, {"noise_schedule", "cosine"}, {"sampler", "ddim"}, {"pca_components", "50"},
+  // {"representation", "vae_latent"} (then latent_dim, hidden_dims, likelihood, beta, ... describe the VAE
+  // trained first, unless {"vae_checkpoint", DIR} names one).
   std::map<std::string, std::string> model_options;
   // "gaussian" | "negative_binomial".
   std::string likelihood = "gaussian";

@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
+#include "models/diffusion/iterative_options.h"
 #include "trainer/job_spec.h"
 #include "trainer/training_job.h"
 
@@ -29,6 +30,11 @@ JobSpecValidator MakeTrainingJobSpecValidator(const TrainingJobRunnerOptions& op
     if (!std::filesystem::is_regular_file(spec.data_path, error)) {
       return absl::NotFoundError(absl::StrCat("data_path ", spec.data_path, " is not a file the trainer can read"));
     }
+    const auto vae = spec.model_options.find("vae_checkpoint");
+    if (vae != spec.model_options.end() && !std::filesystem::is_directory(vae->second, error)) {
+      return absl::NotFoundError(absl::StrCat("model_options.vae_checkpoint ", vae->second,
+                                              " is not a checkpoint folder the trainer can read"));
+    }
     return absl::OkStatus();
   };
 }
@@ -36,7 +42,12 @@ JobSpecValidator MakeTrainingJobSpecValidator(const TrainingJobRunnerOptions& op
 JobRunner MakeTrainingJobRunner(const TrainingJobRunnerOptions& options) {
   return [options](const v1::Job& job, const JobRunContext& context) -> absl::StatusOr<JobOutcome> {
     GENAILAB_ASSIGN_OR_RETURN(TrainingJobSpec spec, SpecFor(job.spec(), options));
-    spec.training.checkpoint_path = context.job_directory + "/training.ckpt";
+    // The JobManager's choice among the daemon's devices that match the spec.
+    if (!job.device().empty()) spec.training.device = job.device();
+    // Diffusion / flow-matching training cannot resume from a checkpoint (it restarts instead).
+    if (!IsIterativeModelType(spec.model_type)) {
+      spec.training.checkpoint_path = context.job_directory + "/training.ckpt";
+    }
     spec.training.cancelled = context.cancelled;
     spec.gated_model_directory = context.job_directory + "/gated_model";
 

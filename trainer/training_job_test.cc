@@ -133,5 +133,40 @@ TEST_F(TrainingJobTest, TrainsAndPublishesDiffusionAndFlowMatchingModels) {
   EXPECT_THAT(std::string(ValidateTrainingJobSpec(spec).message()), HasSubstr("model_options"));
 }
 
+TEST_F(TrainingJobTest, DiffusionInAVaeLatentSpaceOfCountsHonoursLibrarySize) {
+  TrainingJobSpec spec = SmallSpec("latent");
+  spec.model_type = "diffusion";
+  spec.likelihood = "negative_binomial";
+  spec.training.epochs = 3;
+  spec.model_options = {{"representation", "vae_latent"}, {"sampling_steps", "4"}};
+  const TrainingJobResult result = RunTrainingJob(spec, nullptr).value();
+  ASSERT_EQ(result.published.version, 1);
+  EXPECT_TRUE(std::filesystem::exists(result.published.directory + "/vae/manifest.json"));
+  auto model = LoadCheckpoint(result.published.directory, "cpu").value();
+  EXPECT_EQ(model->manifest().model_type, "diffusion");
+  EXPECT_EQ(model->manifest().latent_dim, 4);  // the VAE's latent_dim
+  EXPECT_EQ(model->manifest().OutputSpace(), "counts");
+  const DenseMatrix cells = model->Generate(3, {{0, 1, 1}, {0, 0, 1}}, 1, 1000.0f, false).value();
+  ASSERT_EQ(cells.rows, 3);
+  ASSERT_EQ(cells.cols, 40);
+  for (int64_t i = 0; i < cells.rows; ++i) {
+    double total = 0;
+    for (int64_t g = 0; g < cells.cols; ++g) total += cells.at(i, g);
+    EXPECT_NEAR(total, 1000.0, 1.0) << "row " << i;  // the NB decoder's means sum to the library size
+  }
+
+  // A second model takes the first one's VAE by path instead of training one.
+  TrainingJobSpec flow = SmallSpec("latent");
+  flow.model_type = "flow_matching";
+  flow.likelihood = "negative_binomial";
+  flow.model_name = "small_flow";
+  flow.model_options = {{"representation", "vae_latent"}, {"vae_checkpoint", result.published.directory + "/vae"}};
+  const TrainingJobResult second = RunTrainingJob(flow, nullptr).value();
+  auto flow_model = LoadCheckpoint(second.published.directory, "cpu").value();
+  const DenseMatrix cell = cells.SelectRows({0});
+  EXPECT_EQ(flow_model->Encode(cell, {{0}, {0}}).value().mean.values,
+            model->Encode(cell, {{0}, {0}}).value().mean.values);
+}
+
 }  // namespace
 }  // namespace genailab

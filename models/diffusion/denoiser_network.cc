@@ -27,8 +27,10 @@ absl::StatusOr<DenoiserNetworkOptions> DenoiserNetworkOptionsFromManifest(const 
   GENAILAB_ASSIGN_OR_RETURN(IterativeModelOptions model,
                             IterativeModelOptions::FromHyperparameters(manifest.hyperparameters, manifest.model_type));
   DenoiserNetworkOptions options;
-  options.genes = static_cast<int64_t>(manifest.gene_names.size());
-  if (options.genes == 0) return absl::InvalidArgumentError("manifest: gene_names is empty");
+  if (manifest.gene_names.empty()) return absl::InvalidArgumentError("manifest: gene_names is empty");
+  // "vae_latent": the network's input is the VAE latent (latent_dim wide), rotated but not reduced.
+  options.genes = model.representation == kVaeLatentRepresentation ? manifest.latent_dim
+                                                                    : static_cast<int64_t>(manifest.gene_names.size());
   options.data_dim = manifest.latent_dim;
   if (options.data_dim <= 0 || options.data_dim > options.genes) {
     return absl::InvalidArgumentError(absl::StrCat("manifest: latent_dim (PCA components) must be in [1, ",

@@ -27,7 +27,7 @@
 namespace genailab {
 
 struct DenoiserNetworkOptions {
-  int64_t genes = 0;     // width of expression space (the PCA basis maps genes <-> data_dim)
+  int64_t genes = 0;     // width of the input space: genes, or the VAE latent_dim for "vae_latent"
   int64_t data_dim = 0;  // PCA components
   std::string architecture = "mlp";  // "mlp" | "attention"
   std::vector<int64_t> hidden_dims = {256, 256};  // mlp

@@ -245,6 +245,31 @@ TEST_F(DiffusionGaussianTest, RejectsWhatItCannotDo) {
             absl::StatusCode::kInvalidArgument);
 }
 
+TEST(DiffusionTrainingTest, MixedPrecisionIsRefused) {
+  TrainingData train;
+  train.x = GaussianCells(16, 1);
+  VaeTrainingOptions options;
+  options.epochs = 1;
+  options.mixed_precision = true;
+  absl::StatusOr<std::unique_ptr<TrainedVae>> trained = TrainIterativeModel(
+      GaussianManifest("vp", "linear", "denoiser", "mlp"), train, TrainingData(), options, nullptr);
+  EXPECT_EQ(trained.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(trained.status().message(), HasSubstr("mixed_precision: diffusion training has no autocast path"));
+}
+
+// Early stopping is a VAE feature so far: asking a diffusion model for it is refused, not ignored.
+TEST(DiffusionTrainingTest, EarlyStoppingIsRefused) {
+  TrainingData train;
+  train.x = GaussianCells(16, 1);
+  VaeTrainingOptions options;
+  options.epochs = 1;
+  options.early_stopping_patience = 3;
+  absl::StatusOr<std::unique_ptr<TrainedVae>> trained = TrainIterativeModel(
+      GaussianManifest("vp", "linear", "denoiser", "mlp"), train, TrainingData(), options, nullptr);
+  EXPECT_EQ(trained.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(trained.status().message(), HasSubstr("early_stopping_patience: diffusion training has no early"));
+}
+
 TEST_F(DiffusionGaussianTest, CheckpointRoundTripsThroughLoadCheckpoint) {
   const std::filesystem::path directory = std::filesystem::path(::testing::TempDir()) / "diffusion_checkpoint";
   std::filesystem::create_directories(directory);

@@ -13,9 +13,12 @@
 
 namespace genailab {
 
-// INVALID_ARGUMENT for a model_type other than "diffusion" / "flow_matching" or malformed options.
+// `vae`: the VAE / cVAE whose latent space a "vae_latent" model samples in (required then, null for
+// "pca"). INVALID_ARGUMENT for a model_type other than "diffusion" / "flow_matching", malformed options,
+// a missing or superfluous vae, or one that does not fit (VaeLatentSpace::Create).
 absl::StatusOr<std::unique_ptr<IterativeModel>> CreateIterativeModel(ModelManifest manifest, DenoiserNetwork network,
-                                                                     torch::Device device);
+                                                                     torch::Device device,
+                                                                     std::shared_ptr<const GenerativeModel> vae = nullptr);
 
 }  // namespace genailab
 

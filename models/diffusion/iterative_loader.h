@@ -3,6 +3,7 @@
 #ifndef GENAILAB_MODELS_DIFFUSION_ITERATIVE_LOADER_H_
 #define GENAILAB_MODELS_DIFFUSION_ITERATIVE_LOADER_H_
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -12,12 +13,20 @@
 
 namespace genailab {
 
+// Loads a whole checkpoint folder onto a device (LoadCheckpoint, passed in by models/checkpoint so that
+// this library does not depend on it).
+using CheckpointFolderLoader = std::function<absl::StatusOr<std::unique_ptr<GenerativeModel>>(
+    const std::string& directory, const std::string& device)>;
+
 // Builds the DenoiserNetwork the manifest describes, loads `weights_path` (already checked against the
-// manifest's sha256 by the caller) onto `device` and wraps it in a DiffusionModel or FlowModel.
-// INVALID_ARGUMENT for a malformed manifest; UNAVAILABLE for an unavailable device; INTERNAL if torch fails.
+// manifest's sha256 by the caller) onto `device` and wraps it in a DiffusionModel or FlowModel. A
+// "vae_latent" model also loads its VAE from <weights folder>/vae (kLatentVaeFolder) with `load_folder`.
+// INVALID_ARGUMENT for a malformed manifest or a VAE that does not fit; UNAVAILABLE for an unavailable
+// device; INTERNAL if torch fails; the VAE folder's errors prefixed with "vae: " (NOT_FOUND if missing).
 absl::StatusOr<std::unique_ptr<GenerativeModel>> LoadIterativeModel(const ModelManifest& manifest,
                                                                     const std::string& weights_path,
-                                                                    const std::string& device);
+                                                                    const std::string& device,
+                                                                    const CheckpointFolderLoader& load_folder);
 
 }  // namespace genailab
 

@@ -40,6 +40,17 @@ torch::Tensor MatrixToCpuTensor(const DenseMatrix& matrix) {
       .clone();
 }
 
+CovariateCodes TensorToCovariateCodes(const torch::Tensor& codes) {
+  if (!codes.defined()) return {};
+  const torch::Tensor cpu = codes.to(torch::kCPU).to(torch::kInt64).contiguous();
+  auto accessor = cpu.accessor<int64_t, 2>();
+  CovariateCodes out(static_cast<size_t>(cpu.size(1)), std::vector<int64_t>(static_cast<size_t>(cpu.size(0))));
+  for (int64_t k = 0; k < cpu.size(1); ++k) {
+    for (int64_t row = 0; row < cpu.size(0); ++row) out[k][row] = accessor[row][k];
+  }
+  return out;
+}
+
 IterativeModel::IterativeModel(ModelManifest manifest, IterativeModelOptions options, DenoiserNetwork network,
                                torch::Device device)
     : manifest_(std::move(manifest)), options_(std::move(options)), network_(std::move(network)), device_(device) {
@@ -49,15 +60,44 @@ IterativeModel::IterativeModel(ModelManifest manifest, IterativeModelOptions opt
   network_.ptr()->eval();
 }
 
-absl::StatusOr<LatentPosterior> IterativeModel::Encode(const DenseMatrix&, const CovariateCodes&) const {
-  return absl::UnimplementedError(
-      absl::StrCat("Encode: a ", manifest_.model_type, " model has no encoder (it samples iteratively)"));
+absl::Status IterativeModel::AttachLatentSpace(std::unique_ptr<VaeLatentSpace> latent_space) {
+  if (latent_space_ != nullptr) return absl::FailedPreconditionError("a latent space is already attached");
+  if (latent_space == nullptr) return absl::InvalidArgumentError("latent_space is null");
+  if (options_.representation != kVaeLatentRepresentation) {
+    return absl::InvalidArgumentError(absl::StrCat("representation is \"", options_.representation,
+                                                   "\"; only vae_latent models sample in a VAE latent space"));
+  }
+  if (latent_space->latent_dim() != network_->options().genes) {
+    return absl::InvalidArgumentError(absl::StrCat("vae: latent_dim ", latent_space->latent_dim(),
+                                                   " differs from the network's input width ",
+                                                   network_->options().genes));
+  }
+  latent_space_ = std::move(latent_space);
+  return absl::OkStatus();
 }
 
-absl::StatusOr<DenseMatrix> IterativeModel::Decode(const DenseMatrix&, const CovariateCodes&,
-                                                   const std::vector<float>&) const {
-  return absl::UnimplementedError(
-      absl::StrCat("Decode: a ", manifest_.model_type, " model has no decoder (it samples iteratively)"));
+absl::StatusOr<LatentPosterior> IterativeModel::Encode(const DenseMatrix& x, const CovariateCodes& covariates) const {
+  if (latent_space_ == nullptr) {
+    return absl::UnimplementedError(absl::StrCat("Encode: a ", manifest_.model_type,
+                                                 " model in PCA space has no encoder (it samples iteratively)"));
+  }
+  return latent_space_->Encode(x, covariates);
+}
+
+absl::StatusOr<DenseMatrix> IterativeModel::Decode(const DenseMatrix& z, const CovariateCodes& covariates,
+                                                   const std::vector<float>& library_size) const {
+  if (latent_space_ == nullptr) {
+    return absl::UnimplementedError(absl::StrCat("Decode: a ", manifest_.model_type,
+                                                 " model in PCA space has no decoder (it samples iteratively)"));
+  }
+  return latent_space_->Decode(z, covariates, library_size);
+}
+
+absl::StatusOr<torch::Tensor> IterativeModel::ModelSpaceInput(const DenseMatrix& x,
+                                                             const CovariateCodes& covariates) const {
+  if (latent_space_ == nullptr) return MatrixToCpuTensor(x);
+  GENAILAB_ASSIGN_OR_RETURN(LatentPosterior posterior, latent_space_->Encode(x, covariates));
+  return MatrixToCpuTensor(posterior.mean);
 }
 
 absl::StatusOr<SamplerOptions> IterativeModel::ResolveSampler(const SamplerOptions& sampler) const {
@@ -118,6 +158,10 @@ absl::StatusOr<std::unique_ptr<SamplingSession>> IterativeModel::BeginGeneration
     int64_t n, const CovariateCodes& covariates, uint64_t seed, const SamplerOptions& sampler) const {
   if (n < 0) return absl::InvalidArgumentError(absl::StrCat("n must be >= 0, got ", n));
   GENAILAB_RETURN_IF_ERROR(ValidateCovariateCodes(manifest_, covariates, n, "covariates"));
+  if (latent_space_ != nullptr && latent_space_->conditional() && covariates.empty()) {
+    return absl::InvalidArgumentError(
+        "covariates: this model decodes through a conditional VAE, which needs every covariate's value");
+  }
   try {
     torch::InferenceMode guard;
     GENAILAB_ASSIGN_OR_RETURN(SamplerOptions resolved, ResolveSampler(sampler));
@@ -165,7 +209,8 @@ absl::StatusOr<std::unique_ptr<SamplingSession>> IterativeModel::BeginPerturbati
     GENAILAB_ASSIGN_OR_RETURN(SamplerOptions resolved, ResolveSampler(sampler));
     torch::Tensor codes = CovariateTensor(covariates, x.rows);
     codes.select(1, condition_index).fill_(target_code);
-    torch::Tensor source_cells = network_->Project(MatrixToCpuTensor(x).to(device_));
+    GENAILAB_ASSIGN_OR_RETURN(torch::Tensor inputs, ModelSpaceInput(x, covariates));
+    torch::Tensor source_cells = network_->Project(inputs.to(device_));
     at::Generator generator = at::detail::createCPUGenerator(seed);
     torch::Tensor initial = InitialState(x.rows, source_cells, /*perturbation=*/true, generator);
     GENAILAB_ASSIGN_OR_RETURN(
@@ -290,21 +335,32 @@ absl::StatusOr<DenseMatrix> IterativeModel::FinishSession(SamplingSession* sessi
                                                       state->steps_total(), " steps"));
   }
   try {
-    torch::InferenceMode guard;
-    return TensorToMatrix(network_->Reconstruct(state->x).to(torch::kCPU));
+    DenseMatrix coordinates;
+    CovariateCodes codes;
+    {
+      torch::InferenceMode guard;
+      coordinates = TensorToMatrix(network_->Reconstruct(state->x).to(torch::kCPU));
+      if (latent_space_ != nullptr) codes = TensorToCovariateCodes(state->covariates);
+    }
+    if (latent_space_ == nullptr) return coordinates;
+    return latent_space_->Decode(coordinates, codes, state->library_size);
   } catch (const std::exception& error) {
     return TorchError("FinishSession", error);
   }
 }
 
 absl::StatusOr<DenseMatrix> IterativeModel::Generate(int64_t n, const CovariateCodes& covariates, uint64_t seed,
-                                                     float, bool sample_counts) const {
+                                                     float library_size, bool sample_counts) const {
   if (sample_counts) {
     return absl::InvalidArgumentError(
-        absl::StrCat("sample_counts: a ", manifest_.model_type, " model outputs log-normalized expression only"));
+        absl::StrCat("sample_counts: a ", manifest_.model_type,
+                     " model returns expression (or its VAE decoder's mean), never sampled counts"));
   }
   GENAILAB_ASSIGN_OR_RETURN(std::unique_ptr<SamplingSession> session,
                             BeginGeneration(n, covariates, seed, SamplerOptions()));
+  if (library_size > 0) {
+    static_cast<IterativeSession*>(session.get())->library_size.assign(static_cast<size_t>(n), library_size);
+  }
   while (!session->done()) GENAILAB_RETURN_IF_ERROR(StepSessions({session.get()}));
   return FinishSession(session.get());
 }
@@ -312,13 +368,14 @@ absl::StatusOr<DenseMatrix> IterativeModel::Generate(int64_t n, const CovariateC
 absl::StatusOr<DenseMatrix> IterativeModel::PredictPerturbation(const DenseMatrix& x, const CovariateCodes& covariates,
                                                                 const std::string& source, const std::string& target,
                                                                 PerturbationMethod method,
-                                                                const std::vector<float>&) const {
+                                                                const std::vector<float>& library_size) const {
   if (method != PerturbationMethod::kDefault) {
     return absl::InvalidArgumentError(absl::StrCat("method: a ", manifest_.model_type,
                                                    " model predicts perturbations by iterative sampling only"));
   }
   GENAILAB_ASSIGN_OR_RETURN(std::unique_ptr<SamplingSession> session,
                             BeginPerturbation(x, covariates, source, target, /*seed=*/0, SamplerOptions()));
+  static_cast<IterativeSession*>(session.get())->library_size = library_size;
   while (!session->done()) GENAILAB_RETURN_IF_ERROR(StepSessions({session.get()}));
   return FinishSession(session.get());
 }

@@ -3,7 +3,10 @@
 // DenoiserNetwork (which also holds the PCA basis the model works in) and the device, and implements the
 // iterative session API on top of two per-family hooks: where a session starts, and how one step updates it
 // from the network's output. Generate and PredictPerturbation run a session to the end with the manifest's
-// default sampler; Encode and Decode are UNIMPLEMENTED (these models have no encoder/decoder pair).
+// default sampler. With representation "pca" Encode and Decode are UNIMPLEMENTED (no encoder/decoder
+// pair); with "vae_latent" the model samples in a VAE's latent space (VaeLatentSpace): requests' cells are
+// encoded to posterior means, sampled latents are decoded with the request's covariates and library size,
+// and Encode / Decode are the VAE's.
 //
 // Batching: StepSessions evaluates the network once for every session's first evaluation (and, with
 // classifier-free guidance, their unconditional twins) and once more for the sessions whose sampler needs
@@ -25,6 +28,7 @@
 #include "absl/status/statusor.h"
 #include "models/diffusion/denoiser_network.h"
 #include "models/diffusion/iterative_options.h"
+#include "models/diffusion/vae_latent_space.h"
 #include "models/generative_model.h"
 
 namespace genailab {
@@ -35,6 +39,8 @@ class IterativeModel;
 torch::Tensor CovariateCodesToTensor(const CovariateCodes& codes, int64_t rows);
 // A copy of `matrix` as a float CPU tensor.
 torch::Tensor MatrixToCpuTensor(const DenseMatrix& matrix);
+// rows x K int64 codes (any device) -> one column per covariate; empty when `codes` is undefined.
+CovariateCodes TensorToCovariateCodes(const torch::Tensor& codes);
 
 // One request's sampling state. Fields are read and written by IterativeModel and its family's step rule.
 class IterativeSession final : public SamplingSession {
@@ -53,6 +59,7 @@ class IterativeSession final : public SamplingSession {
   torch::Tensor covariates;    // rows x K int64 (null code = cardinality), undefined when K = 0
   torch::Tensor context;       // rows x data_dim, undefined when the network takes no context
   torch::Tensor context_mask;  // rows x 1 (1 = context present)
+  std::vector<float> library_size;  // vae_latent: per row for the decoder (empty = the VAE's default)
   at::Generator generator;     // the request's own random stream (CPU)
   // Between the two evaluations of a two-stage step (Heun, predictor-corrector):
   bool pending = false;
@@ -68,12 +75,22 @@ class IterativeModel : public GenerativeModel {
   const IterativeModelOptions& options() const { return options_; }
   const DenoiserNetwork& network() const { return network_; }
   torch::Device device() const { return device_; }
+  // The VAE latent space the model samples in; nullptr for representation "pca".
+  const VaeLatentSpace* latent_space() const { return latent_space_.get(); }
+  // Only in a VAE's latent space ("vae_latent"); in PCA space Encode / Decode are UNIMPLEMENTED.
+  bool HasLatentSpace() const override { return latent_space_ != nullptr; }
+
+  // Called once by the factory, before the model is used (not thread-safe): makes the model sample in
+  // `latent_space`. INVALID_ARGUMENT unless the options say "vae_latent" and the network's input width is
+  // the VAE's latent_dim; FAILED_PRECONDITION if a latent space is already attached.
+  absl::Status AttachLatentSpace(std::unique_ptr<VaeLatentSpace> latent_space);
 
   absl::StatusOr<LatentPosterior> Encode(const DenseMatrix& x, const CovariateCodes& covariates) const override;
   absl::StatusOr<DenseMatrix> Decode(const DenseMatrix& z, const CovariateCodes& covariates,
                                      const std::vector<float>& library_size) const override;
-  // library_size is ignored; sample_counts is INVALID_ARGUMENT (Gaussian output only). Uses the manifest's
-  // default sampler. Empty covariates sample unconditionally.
+  // library_size is used by a negative-binomial VAE decoder (vae_latent) and ignored otherwise;
+  // sample_counts is INVALID_ARGUMENT. Uses the manifest's default sampler. Empty covariates sample
+  // unconditionally (INVALID_ARGUMENT when the latent decoder is a cVAE, which needs them).
   absl::StatusOr<DenseMatrix> Generate(int64_t n, const CovariateCodes& covariates, uint64_t seed,
                                        float library_size, bool sample_counts) const override;
   // Runs BeginPerturbation with seed 0 and the default sampler. `method` must be kDefault (INVALID_ARGUMENT
@@ -115,6 +132,9 @@ class IterativeModel : public GenerativeModel {
   IterativeModel(ModelManifest manifest, IterativeModelOptions options, DenoiserNetwork network,
                  torch::Device device);
 
+  // The network's input space: x itself ("pca") or x's VAE posterior means ("vae_latent"); CPU.
+  absl::StatusOr<torch::Tensor> ModelSpaceInput(const DenseMatrix& x, const CovariateCodes& covariates) const;
+
   // The state a generation session starts from (perturbation = false) or a perturbation session starts
   // from (source = the source cells in PCA coordinates).
   virtual torch::Tensor InitialState(int64_t rows, const torch::Tensor& source, bool perturbation,
@@ -147,6 +167,7 @@ class IterativeModel : public GenerativeModel {
   const DenoiserNetwork network_;
   const torch::Device device_;
   torch::Tensor null_codes_;  // 1 x K: each covariate's null code
+  std::shared_ptr<const VaeLatentSpace> latent_space_;  // set once by AttachLatentSpace
 };
 
 }  // namespace genailab

@@ -60,6 +60,9 @@ absl::StatusOr<IterativeModelOptions> IterativeModelOptions::FromHyperparameters
   }
   IterativeModelOptions o;
   int64_t steps = 0;
+  GENAILAB_RETURN_IF_ERROR(ReadString(h, "representation", &o.representation));
+  GENAILAB_RETURN_IF_ERROR(ReadString(h, "vae_checkpoint", &o.vae_checkpoint));
+  GENAILAB_RETURN_IF_ERROR(ReadString(h, "vae_covariates", &o.vae_covariates));
   GENAILAB_RETURN_IF_ERROR(ReadInt(h, "pca_components", 1, &o.pca_components));
   GENAILAB_RETURN_IF_ERROR(ReadString(h, "network", &o.network));
   GENAILAB_RETURN_IF_ERROR(ReadInt(h, "time_embedding_dim", 2, &o.time_embedding_dim));
@@ -82,6 +85,20 @@ absl::StatusOr<IterativeModelOptions> IterativeModelOptions::FromHyperparameters
   GENAILAB_RETURN_IF_ERROR(ReadDouble(h, "context_dropout", 0, 1, &o.context_dropout));
   GENAILAB_RETURN_IF_ERROR(ReadString(h, "control_condition", &o.control_condition));
   GENAILAB_RETURN_IF_ERROR(ReadBool(h, "ot_pairing", &o.ot_pairing));
+  if (o.representation != kPcaRepresentation && o.representation != kVaeLatentRepresentation) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("representation '", o.representation, "' is not one of: pca, vae_latent"));
+  }
+  if (!o.vae_checkpoint.empty() && o.representation != kVaeLatentRepresentation) {
+    return absl::InvalidArgumentError("vae_checkpoint: only representation vae_latent uses a VAE checkpoint");
+  }
+  if (o.vae_covariates.empty()) o.vae_covariates = "none";
+  if (o.vae_covariates != "all" && o.representation != kVaeLatentRepresentation) {
+    return absl::InvalidArgumentError("vae_covariates: only representation vae_latent trains a VAE");
+  }
+  if (o.vae_covariates != "all" && !o.vae_checkpoint.empty()) {
+    return absl::InvalidArgumentError("vae_covariates: a VAE taken from vae_checkpoint keeps its own covariates");
+  }
   if (o.network != "mlp" && o.network != "attention") {
     return absl::InvalidArgumentError(absl::StrCat("network '", o.network, "' is not one of: mlp, attention"));
   }
@@ -101,6 +118,9 @@ absl::StatusOr<IterativeModelOptions> IterativeModelOptions::FromHyperparameters
 }
 
 void IterativeModelOptions::WriteTo(Hyperparameters* h) const {
+  (*h)["representation"] = representation;
+  if (!vae_checkpoint.empty()) (*h)["vae_checkpoint"] = vae_checkpoint;
+  (*h)["vae_covariates"] = vae_covariates;
   (*h)["pca_components"] = absl::StrCat(pca_components);
   (*h)["network"] = network;
   (*h)["time_embedding_dim"] = absl::StrCat(time_embedding_dim);

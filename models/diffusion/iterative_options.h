@@ -15,12 +15,27 @@ namespace genailab {
 
 inline constexpr char kDiffusionModelType[] = "diffusion";
 inline constexpr char kFlowMatchingModelType[] = "flow_matching";
+inline constexpr char kPcaRepresentation[] = "pca";
+inline constexpr char kVaeLatentRepresentation[] = "vae_latent";
+// The sub-folder of a "vae_latent" checkpoint that holds its VAE checkpoint (manifest.json + weights).
+inline constexpr char kLatentVaeFolder[] = "vae";
 
 // True for "diffusion" and "flow_matching".
 bool IsIterativeModelType(const std::string& model_type);
 
 struct IterativeModelOptions {
   // --- Network (hyperparameter keys in quotes) ---
+  // "representation": the space the model samples in. "pca": expression after PCA (pca_components
+  // coordinates). "vae_latent": the posterior means of a VAE / cVAE stored inside the checkpoint (folder
+  // kLatentVaeFolder), whose decoder turns sampled latents into expression (see VaeLatentSpace).
+  std::string representation = "pca";
+  // "vae_checkpoint" (vae_latent, training only): a VAE checkpoint folder to take instead of training one;
+  // it is copied into the new checkpoint, which never refers to it afterwards.
+  std::string vae_checkpoint;
+  // "vae_covariates" (vae_latent, a VAE trained here): the covariates the VAE is conditioned on: "all"
+  // (default: a cVAE on every manifest covariate), "none" (an unconditional VAE: cell identity and
+  // condition stay in the latent, which the diffusion / flow then models) or comma-separated names.
+  std::string vae_covariates = "all";
   int64_t pca_components = 50;       // "pca_components": the model works in this many PCA coordinates
   std::string network = "mlp";       // "network": "mlp" | "attention"
   int64_t time_embedding_dim = 64;   // "time_embedding_dim"

@@ -15,10 +15,13 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "common/status_macros.h"
+#include "models/checkpoint.h"
 #include "models/checkpoint_writer.h"
 #include "models/diffusion/denoiser_network.h"
 #include "models/diffusion/diffusion_model.h"
@@ -26,6 +29,7 @@
 #include "models/diffusion/iterative_model.h"
 #include "models/diffusion/iterative_options.h"
 #include "models/diffusion/noise_process.h"
+#include "models/diffusion/vae_latent_space.h"
 #include "models/flow/ot_pairing.h"
 #include "models/vae_model.h"
 
@@ -37,10 +41,15 @@ constexpr double kMinDiffusionTime = 1e-3;
 // PCA is fitted on at most this many cells (a random subset beyond it).
 constexpr int64_t kMaxPcaCells = 20000;
 
+// Writes the VAE of a "vae_latent" model as a checkpoint folder into an existing directory.
+using VaeSaver = std::function<absl::Status(const std::string& directory, int64_t version)>;
+
 // A trained diffusion / flow model plus Save. Thread-safe like IterativeModel (Save only reads).
 class TrainedIterativeModel final : public TrainedVae {
  public:
-  explicit TrainedIterativeModel(std::unique_ptr<IterativeModel> model) : model_(std::move(model)) {}
+  // save_vae: empty for representation "pca".
+  TrainedIterativeModel(std::unique_ptr<IterativeModel> model, VaeSaver save_vae)
+      : model_(std::move(model)), save_vae_(std::move(save_vae)) {}
 
   const GenerativeModel& model() const override { return *model_; }
 
@@ -55,12 +64,112 @@ class TrainedIterativeModel final : public TrainedVae {
     } catch (const std::exception& exception) {
       return absl::InternalError(absl::StrCat("Save: torch failed serializing weights: ", exception.what()));
     }
+    if (save_vae_) {
+      // The VAE goes inside the checkpoint, so that the folder is self-contained.
+      const std::string vae_directory = (std::filesystem::path(directory) / kLatentVaeFolder).string();
+      std::error_code error;
+      std::filesystem::create_directories(vae_directory, error);
+      if (error) return absl::InternalError(absl::StrCat("Save: cannot create ", vae_directory, ": ", error.message()));
+      GENAILAB_RETURN_IF_ERROR(save_vae_(vae_directory, version));
+    }
     return WriteCheckpointFiles(directory, version, model_->manifest(), weights);
   }
 
  private:
   std::unique_ptr<IterativeModel> model_;
+  VaeSaver save_vae_;
 };
+
+// The VAE a "vae_latent" model samples in, and how to save it with the model.
+struct LatentVae {
+  std::shared_ptr<const GenerativeModel> model;
+  VaeSaver save;
+};
+
+// The VAE named by vae_checkpoint (loaded; Save copies its folder), or else one trained here on the same
+// cells with the manifest's VAE settings (latent_dim, hidden_dims, likelihood, beta, ...; a cvae when the
+// manifest has covariates) and the same training options.
+absl::StatusOr<LatentVae> ObtainVae(const ModelManifest& manifest, const IterativeModelOptions& model_options,
+                                    const TrainingData& train, const TrainingData& validation,
+                                    const VaeTrainingOptions& options) {
+  LatentVae vae;
+  if (!model_options.vae_checkpoint.empty()) {
+    absl::StatusOr<std::unique_ptr<GenerativeModel>> loaded = LoadCheckpoint(model_options.vae_checkpoint, options.device);
+    if (!loaded.ok()) {
+      return absl::Status(loaded.status().code(), absl::StrCat("vae_checkpoint: ", loaded.status().message()));
+    }
+    vae.model = std::move(*loaded);
+    const std::filesystem::path source(model_options.vae_checkpoint);
+    const std::string weights_file = vae.model->manifest().weights_file;
+    vae.save = [source, weights_file](const std::string& directory, int64_t) -> absl::Status {
+      for (const std::string& name : {std::string("manifest.json"), weights_file}) {
+        std::error_code error;
+        std::filesystem::copy_file(source / name, std::filesystem::path(directory) / name,
+                                   std::filesystem::copy_options::overwrite_existing, error);
+        if (error) {
+          return absl::InternalError(absl::StrCat("Save: copying ", (source / name).string(), ": ", error.message()));
+        }
+      }
+      return absl::OkStatus();
+    };
+    return vae;
+  }
+  // The VAE's covariates (vae_covariates) and the training data with only their columns.
+  std::vector<int> columns;
+  if (model_options.vae_covariates == "all") {
+    for (size_t k = 0; k < manifest.covariates.size(); ++k) columns.push_back(static_cast<int>(k));
+  } else if (model_options.vae_covariates != "none") {
+    for (absl::string_view name : absl::StrSplit(model_options.vae_covariates, ',', absl::SkipWhitespace())) {
+      const int index = manifest.CovariateIndex(std::string(absl::StripAsciiWhitespace(name)));
+      if (index < 0) {
+        return absl::InvalidArgumentError(absl::StrCat("vae_covariates: '", name, "' is not one of the covariates"));
+      }
+      columns.push_back(index);
+    }
+  }
+  ModelManifest vae_manifest;
+  for (int k : columns) vae_manifest.covariates.push_back(manifest.covariates[k]);
+  auto with_columns = [&columns](const TrainingData& data) {
+    TrainingData subset = data;
+    subset.covariates.clear();
+    if (!data.covariates.empty()) {
+      for (int k : columns) subset.covariates.push_back(data.covariates[k]);
+    }
+    return subset;
+  };
+  vae_manifest.name = manifest.name.empty() ? "vae" : absl::StrCat(manifest.name, "_vae");
+  vae_manifest.model_type = vae_manifest.covariates.empty() ? "vae" : "cvae";
+  vae_manifest.likelihood = manifest.likelihood.empty() ? "gaussian" : manifest.likelihood;
+  vae_manifest.latent_dim = manifest.latent_dim;
+  vae_manifest.hidden_dims = manifest.hidden_dims;
+  vae_manifest.covariate_embedding_dim = manifest.covariate_embedding_dim;
+  vae_manifest.dropout = manifest.dropout;
+  vae_manifest.beta = manifest.beta;
+  vae_manifest.gene_names = manifest.gene_names;
+  vae_manifest.condition_key = manifest.condition_key;
+  vae_manifest.preprocessing = manifest.preprocessing;
+  vae_manifest.data_fingerprint = manifest.data_fingerprint;
+  vae_manifest.created_at = manifest.created_at;
+  // The run's hyperparameters without the diffusion / flow ones.
+  std::map<std::string, std::string> iterative_keys;
+  model_options.WriteTo(&iterative_keys);
+  for (const auto& [key, value] : manifest.hyperparameters) {
+    if (iterative_keys.count(key) == 0) vae_manifest.hyperparameters[key] = value;
+  }
+  VaeTrainingOptions vae_options = options;
+  vae_options.checkpoint_path.clear();
+  absl::StatusOr<std::unique_ptr<TrainedVae>> trained =
+      columns.size() == manifest.covariates.size()
+          ? TrainVae(vae_manifest, train, validation, vae_options, nullptr)
+          : TrainVae(vae_manifest, with_columns(train), with_columns(validation), vae_options, nullptr);
+  if (!trained.ok()) {
+    return absl::Status(trained.status().code(), absl::StrCat("training the latent VAE: ", trained.status().message()));
+  }
+  std::shared_ptr<TrainedVae> shared = std::move(*trained);
+  vae.model = std::shared_ptr<const GenerativeModel>(shared, &shared->model());
+  vae.save = [shared](const std::string& directory, int64_t version) { return shared->Save(directory, version); };
+  return vae;
+}
 
 absl::Status ValidateData(const ModelManifest& manifest, const TrainingData& data, const std::string& name) {
   const std::string field = name + ".x";
@@ -123,13 +232,14 @@ struct PreparedData {
   std::vector<std::vector<int64_t>> controls_of_group;
 };
 
-PreparedData Prepare(const ModelManifest& manifest, const TrainingData& data, DenoiserNetworkImpl& network,
-                     int condition_index, int64_t control_code) {
+// `inputs`: data.x in the network's input space (expression, or VAE latent means).
+PreparedData Prepare(const ModelManifest& manifest, const TrainingData& data, const DenseMatrix& inputs,
+                     DenoiserNetworkImpl& network, int condition_index, int64_t control_code) {
   PreparedData prepared;
   prepared.rows = data.x.rows;
   {
     torch::NoGradGuard no_grad;
-    prepared.y = network.Project(MatrixToCpuTensor(data.x));
+    prepared.y = network.Project(MatrixToCpuTensor(inputs));
   }
   prepared.codes = CovariateCodesToTensor(data.covariates, data.x.rows);
   if (condition_index < 0 || data.covariates.empty()) return prepared;
@@ -302,8 +412,35 @@ absl::StatusOr<std::unique_ptr<TrainedVae>> Train(ModelManifest manifest, Iterat
                                                   const std::function<void(const EpochReport&)>& on_epoch) {
   if (options.intra_op_threads > 0) torch::set_num_threads(options.intra_op_threads);
   torch::manual_seed(options.seed);
-  const int64_t genes = static_cast<int64_t>(manifest.gene_names.size());
-  const int64_t components = std::min({model_options.pca_components, genes, train.x.rows});
+  // The network's input space: expression reduced by PCA, or the latent means of a VAE (rotated to its
+  // principal axes and scaled, not reduced).
+  LatentVae vae;
+  const DenseMatrix* train_inputs = &train.x;
+  const DenseMatrix* validation_inputs = &validation.x;
+  DenseMatrix train_latents, validation_latents;
+  int64_t genes = static_cast<int64_t>(manifest.gene_names.size());
+  int64_t components = std::min({model_options.pca_components, genes, train.x.rows});
+  if (model_options.representation == kVaeLatentRepresentation) {
+    GENAILAB_ASSIGN_OR_RETURN(vae, ObtainVae(manifest, model_options, train, validation, options));
+    const ModelManifest& vae_manifest = vae.model->manifest();
+    manifest.likelihood = vae_manifest.likelihood;
+    manifest.median_library_size = vae_manifest.median_library_size;
+    GENAILAB_ASSIGN_OR_RETURN(std::unique_ptr<VaeLatentSpace> space, VaeLatentSpace::Create(manifest, vae.model));
+    GENAILAB_ASSIGN_OR_RETURN(LatentPosterior posterior, space->Encode(train.x, train.covariates));
+    train_latents = std::move(posterior.mean);
+    train_inputs = &train_latents;
+    if (validation.x.rows > 0) {
+      GENAILAB_ASSIGN_OR_RETURN(LatentPosterior held, space->Encode(validation.x, validation.covariates));
+      validation_latents = std::move(held.mean);
+      validation_inputs = &validation_latents;
+    }
+    genes = space->latent_dim();
+    components = genes;
+    if (train.x.rows < components) {
+      return absl::InvalidArgumentError(absl::StrCat("train.x: representation vae_latent needs at least latent_dim = ",
+                                                     components, " cells, got ", train.x.rows));
+    }
+  }
   model_options.pca_components = components;
   manifest.latent_dim = components;
   model_options.WriteTo(&manifest.hyperparameters);
@@ -311,7 +448,7 @@ absl::StatusOr<std::unique_ptr<TrainedVae>> Train(ModelManifest manifest, Iterat
   GENAILAB_ASSIGN_OR_RETURN(DenoiserNetworkOptions network_options, DenoiserNetworkOptionsFromManifest(manifest));
 
   DenoiserNetwork network(network_options);
-  FitProjection(MatrixToCpuTensor(train.x), components, options.seed, network.get());
+  FitProjection(MatrixToCpuTensor(*train_inputs), components, options.seed, network.get());
   int condition_index = -1;
   int64_t control_code = -1;
   if (network_options.context) {
@@ -319,10 +456,12 @@ absl::StatusOr<std::unique_ptr<TrainedVae>> Train(ModelManifest manifest, Iterat
     const std::vector<std::string>& values = manifest.covariates[condition_index].values;
     control_code = std::find(values.begin(), values.end(), model_options.control_condition) - values.begin();
   }
-  const PreparedData train_data = Prepare(manifest, train, *network, condition_index, control_code);
+  const PreparedData train_data = Prepare(manifest, train, *train_inputs, *network, condition_index, control_code);
   const bool has_validation = validation.x.rows > 0;
   PreparedData validation_data;
-  if (has_validation) validation_data = Prepare(manifest, validation, *network, condition_index, control_code);
+  if (has_validation) {
+    validation_data = Prepare(manifest, validation, *validation_inputs, *network, condition_index, control_code);
+  }
   network->to(device);
 
   Trainer trainer(manifest, model_options, process, *network, device, options.seed);
@@ -400,8 +539,8 @@ absl::StatusOr<std::unique_ptr<TrainedVae>> Train(ModelManifest manifest, Iterat
   }
   if (manifest.weights_file.empty()) manifest.weights_file = "weights.pt";
   GENAILAB_ASSIGN_OR_RETURN(std::unique_ptr<IterativeModel> model,
-                            CreateIterativeModel(std::move(manifest), std::move(network), device));
-  return std::unique_ptr<TrainedVae>(new TrainedIterativeModel(std::move(model)));
+                            CreateIterativeModel(std::move(manifest), std::move(network), device, vae.model));
+  return std::unique_ptr<TrainedVae>(new TrainedIterativeModel(std::move(model), std::move(vae.save)));
 }
 
 }  // namespace
@@ -419,6 +558,14 @@ absl::StatusOr<std::unique_ptr<TrainedVae>> TrainIterativeModel(
   if (!options.checkpoint_path.empty()) {
     return absl::InvalidArgumentError(
         absl::StrCat("checkpoint_path: ", manifest.model_type, " training cannot checkpoint and resume yet"));
+  }
+  if (options.mixed_precision) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("mixed_precision: ", manifest.model_type, " training has no autocast path (VAEs only)"));
+  }
+  if (options.early_stopping_patience > 0) {
+    return absl::InvalidArgumentError(absl::StrCat("early_stopping_patience: ", manifest.model_type,
+                                                   " training has no early stopping yet (VAEs only); set 0"));
   }
   GENAILAB_RETURN_IF_ERROR(ValidateData(manifest, train, "train"));
   if (validation.x.rows > 0) GENAILAB_RETURN_IF_ERROR(ValidateData(manifest, validation, "validation"));

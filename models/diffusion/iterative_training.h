@@ -4,7 +4,9 @@
 //
 // What it does: fits a PCA basis on the training cells (manifest hyperparameter pca_components; the model
 // works in these coordinates scaled to unit average variance; the basis, mean and scale are saved with the
-// weights), then trains a DenoiserNetwork with Adam:
+// weights) -- or, with representation "vae_latent", trains a VAE / cVAE on the same cells with the
+// manifest's VAE fields (or loads the checkpoint folder in vae_checkpoint), encodes the cells to posterior
+// means and fits the same (full-rank) basis on those -- then trains a DenoiserNetwork with Adam:
 //   diffusion      denoising score matching, t ~ U[1e-3, 1], x_t = a(t) x0 + s(t) eps, loss
 //                  w(t) |eps_hat - eps|^2: |eps_hat - eps|^2 (prediction "noise"), |s(t) score_hat + eps|^2
 //                  (prediction "score", the lambda(t) = s(t)^2 weighting) or the EDM denoiser's
@@ -35,9 +37,13 @@ namespace genailab {
 // options and fills training_metrics (loss, validation_loss, cells_per_second, epochs). EpochReport.loss
 // (and .reconstruction) is the mean training loss; kl is 0. Of VaeTrainingOptions it honours epochs,
 // batch_size, learning_rate with lr_schedule, gradient_clip_norm, seed, device, intra_op_threads and
-// cancelled (CANCELLED); the KL, IWAE, early-stopping, mixed-precision and batch-shard options do not apply.
-// INVALID_ARGUMENT naming the field for inconsistent data/manifest/options, for distributed.world_size > 1
-// and for a checkpoint_path (neither is supported yet); INTERNAL if training diverges or torch fails.
+// cancelled (CANCELLED); the KL, IWAE, early-stopping and batch-shard options do not apply.
+// INVALID_ARGUMENT naming the field for inconsistent data/manifest/options, for distributed.world_size > 1,
+// a checkpoint_path and mixed_precision (none is supported yet); INTERNAL if training diverges or torch fails.
+// vae_latent: latent_dim is the VAE's; the VAE's own training reports no epochs to on_epoch; errors of
+// training it are prefixed "training the latent VAE: ", of loading vae_checkpoint "vae_checkpoint: "
+// (NOT_FOUND for a missing folder), and a VAE that does not fit is INVALID_ARGUMENT (VaeLatentSpace).
+// The saved checkpoint holds the VAE checkpoint in its sub-folder kLatentVaeFolder.
 absl::StatusOr<std::unique_ptr<TrainedVae>> TrainIterativeModel(
     const ModelManifest& manifest, const TrainingData& train, const TrainingData& validation,
     const VaeTrainingOptions& options, const std::function<void(const EpochReport&)>& on_epoch);
