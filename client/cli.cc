@@ -249,8 +249,8 @@ absl::Status RunCommand(const CliOptions& options, const GenailabClient& client,
   if (options.command == "generate") {
     GENAILAB_ASSIGN_OR_RETURN(std::vector<CellGroup> groups,
                               ParseCellGroups(options.covariates, options.n));
-    GENAILAB_ASSIGN_OR_RETURN(AnnData cells, client.Generate(model, groups, options.seed,
-                                                             options.library_size, options.sample_counts));
+    GENAILAB_ASSIGN_OR_RETURN(AnnData cells, client.Generate(model, groups, options.seed, options.library_size,
+                                                             options.sample_counts, options.sampler));
     GENAILAB_RETURN_IF_ERROR(WriteExpressionFile(options.out, cells));
     out << "wrote " << cells.n_obs() << " cells x " << cells.n_vars() << " genes to " << options.out
         << "\n";
@@ -275,7 +275,7 @@ absl::Status RunCommand(const CliOptions& options, const GenailabClient& client,
   GENAILAB_ASSIGN_OR_RETURN(
       AnnData predicted,
       client.PredictPerturbation(model, cells, options.covariate_keys, options.source, options.target,
-                                 method, GeneMatchingFrom(options)));
+                                 method, GeneMatchingFrom(options), options.sampler, options.seed));
   GENAILAB_RETURN_IF_ERROR(WriteExpressionFile(options.out, predicted));
   out << "wrote " << predicted.n_obs() << " predicted cells x " << predicted.n_vars() << " genes to "
       << options.out << "\n";
@@ -292,12 +292,12 @@ Commands:
   info      --model M          Everything the server knows about a model (genes, covariates, metrics).
   generate  --model M --out F  Sample cells: --covariates "cell_type=B,condition=stimulated;cell_type=NK"
                                (';' separates groups) --n CELLS_PER_GROUP [--seed S] [--library_size L]
-                               [--sample_counts]
+                               [--sample_counts] [sampler flags]
   encode    --model M --in F --out F
                                Latent embedding of cells: .h5ad output keeps the input and adds obsm
                                "X_genailab" (mean) and "X_genailab_var"; .csv output holds the means (z0..).
   predict   --model M --in F --source C --target C --out F [--method default|latent_arithmetic|counterfactual]
-                               Predict the control cells in F under condition --target.
+                               Predict the control cells in F under condition --target. [sampler flags]
   interpolate --model M --steps N --out F  (--in F --cells CELL_A,CELL_B | --blend COV=FROM:TO [--latent z0,z1,..])
                                Decode a path: the straight latent line between two cells of F (encoded with
                                --covariate_keys), or a blend of two covariate values at a latent point.
@@ -314,6 +314,10 @@ Common flags:
   Security: --tls_ca CA.pem (TLS)  --tls_cert C.pem --tls_key C.key (mutual TLS)  --token_file F (bearer token)
   Input (encode, predict): --layer X|raw/X|layers/NAME  --covariate_keys k1,k2  --filter "key=value,key2=a|b"
                            --zero_fill_missing  --ignore_unknown_genes
+  Sampler (generate, predict on diffusion / flow-matching models; unset = the model's default, see info):
+           --sampler ddpm|ddim|euler_maruyama|pf_ode_heun|predictor_corrector|euler|heun  --steps N
+           --eta E (DDIM, 0..1)  --guidance_scale W (classifier-free guidance; 1 = none)  --seed S
+           The same seed and sampler flags give the same cells.
   Files: .h5ad, .csv, .tsv
 
 Examples:
@@ -322,6 +326,8 @@ Examples:
   genailab encode --model pbmc --in data.h5ad --layer layers/counts --covariate_keys cell_type --out emb.h5ad
   genailab predict --model kang --in data.h5ad --filter condition=control --covariate_keys cell_type \
       --source control --target stimulated --out pred.h5ad
+  genailab generate --model pbmc_diffusion --covariates "cell_type=B" --n 50 --sampler ddim --steps 25 \
+      --eta 0.3 --guidance_scale 2 --seed 7 --out cells.h5ad
 )";
 }
 
@@ -347,6 +353,15 @@ absl::Status ValidateCliOptions(const CliOptions& options) {
   if (!HasExpressionFileExtension(options.out)) {
     return absl::InvalidArgumentError(
         absl::StrCat("--out: '", options.out, "' must end in .h5ad, .csv, .tsv or .txt"));
+  }
+  if (command == "generate" || command == "predict") {
+    if (options.sampler.steps < 0) return absl::InvalidArgumentError("--steps: must be >= 0 (0 = the model's default)");
+    if (!(options.sampler.eta >= 0.0f && options.sampler.eta <= 1.0f)) {
+      return absl::InvalidArgumentError("--eta: must be in [0, 1]");
+    }
+    if (!(options.sampler.guidance_scale >= 0.0f)) {
+      return absl::InvalidArgumentError("--guidance_scale: must be >= 0 (0 = the model's default)");
+    }
   }
   if (command == "generate") {
     if (options.n < 0) return absl::InvalidArgumentError("--n: must be >= 0");

@@ -50,6 +50,9 @@ struct CliOptions {
   std::vector<std::string> covariate_keys;
   bool zero_fill_missing = false;
   bool ignore_unknown_genes = false;
+  // generate / predict on iterative models (diffusion, flow matching): sampler name, steps, eta and guidance
+  // scale (zero / empty = the model's defaults); `seed` seeds the request's random stream.
+  SamplerOptions sampler;
   // predict.
   std::string source;
   std::string target;

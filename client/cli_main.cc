@@ -21,14 +21,18 @@ ABSL_FLAG(std::string, model, "", "model name");
 ABSL_FLAG(int64_t, version, 0, "model version; 0 = the newest loaded");
 ABSL_FLAG(absl::Duration, timeout, absl::Minutes(5), "deadline of each RPC, e.g. 30s or 5m");
 ABSL_FLAG(int64_t, max_message_mb, 256, "largest gRPC message sent or received, in MiB");
-ABSL_FLAG(std::string, tls_ca, "", "PEM CA bundle to verify the server with; set = TLS");
+ABSL_FLAG(std::string, tls_ca, "", "PEM CA bundle to verify the server (or trainer) with; set = TLS");
 ABSL_FLAG(std::string, tls_cert, "", "mutual TLS: this client's PEM certificate chain (with --tls_key)");
 ABSL_FLAG(std::string, tls_key, "", "mutual TLS: this client's PEM private key (with --tls_cert)");
 ABSL_FLAG(std::string, token_file, "", "file whose first token is sent as 'authorization: Bearer' (TLS only)");
 ABSL_FLAG(std::string, covariates, "",
           "generate: groups of name=value pairs, pairs separated by ',', groups by ';'");
 ABSL_FLAG(int64_t, n, 100, "generate: cells per group");
-ABSL_FLAG(uint64_t, seed, 0, "generate: random seed (same seed and request give the same cells)");
+ABSL_FLAG(uint64_t, seed, 0, "generate/predict: random seed (same seed and request give the same cells)");
+ABSL_FLAG(std::string, sampler, "", "generate/predict, iterative models: sampler (empty = the model's default)");
+ABSL_FLAG(float, eta, 0.0f, "generate/predict, iterative models: DDIM eta in [0, 1]");
+ABSL_FLAG(float, guidance_scale, 0.0f,
+          "generate/predict, iterative models: classifier-free guidance scale (0 = the model's default, 1 = none)");
 ABSL_FLAG(float, library_size, 0.0f, "generate: library size for count models; 0 = training median");
 ABSL_FLAG(bool, sample_counts, false, "generate: sample counts instead of returning the NB mean");
 ABSL_FLAG(std::string, in, "", "encode/predict: input .h5ad, .csv or .tsv");
@@ -43,7 +47,9 @@ ABSL_FLAG(std::string, source, "", "predict: condition of the input cells");
 ABSL_FLAG(std::string, target, "", "predict: condition to predict");
 ABSL_FLAG(std::string, method, "default", "predict: default, latent_arithmetic or counterfactual");
 ABSL_FLAG(std::string, out, "", "generate/encode/predict: output .h5ad, .csv or .tsv");
-ABSL_FLAG(int, steps, 10, "interpolate/traverse: points on the path");
+ABSL_FLAG(int, steps, 0,
+          "interpolate/traverse: points on the path (0 = 10); generate/predict: sampling steps of an iterative "
+          "model (0 = the model's default)");
 ABSL_FLAG(std::string, latent, "", "interpolate --blend / traverse: latent point z0,z1,... (empty = origin)");
 ABSL_FLAG(std::string, cells, "", "interpolate: two obs names of --in, CELL_A,CELL_B");
 ABSL_FLAG(std::string, blend, "", "interpolate: covariate=FROM:TO");
@@ -98,6 +104,10 @@ int main(int argc, char** argv) {
     train.job = absl::GetFlag(FLAGS_job);
     train.watch = absl::GetFlag(FLAGS_watch);
     train.timeout = absl::GetFlag(FLAGS_timeout);
+    train.security.tls_ca_file = absl::GetFlag(FLAGS_tls_ca);
+    train.security.tls_cert_file = absl::GetFlag(FLAGS_tls_cert);
+    train.security.tls_key_file = absl::GetFlag(FLAGS_tls_key);
+    train.security.token_file = absl::GetFlag(FLAGS_token_file);
     train.progress_bar = isatty(STDOUT_FILENO) == 1;
     return genailab::RunTrainCli(train, std::cout, std::cerr);
   }
@@ -133,7 +143,13 @@ int main(int argc, char** argv) {
   options.target = absl::GetFlag(FLAGS_target);
   options.method = absl::GetFlag(FLAGS_method);
   options.out = absl::GetFlag(FLAGS_out);
-  options.steps = absl::GetFlag(FLAGS_steps);
+  // --steps counts path points for interpolate / traverse and sampler steps for generate / predict.
+  const int steps = absl::GetFlag(FLAGS_steps);
+  options.steps = steps == 0 ? 10 : steps;
+  options.sampler.steps = steps;
+  options.sampler.sampler = absl::GetFlag(FLAGS_sampler);
+  options.sampler.eta = absl::GetFlag(FLAGS_eta);
+  options.sampler.guidance_scale = absl::GetFlag(FLAGS_guidance_scale);
   options.latent = absl::GetFlag(FLAGS_latent);
   options.cells = absl::GetFlag(FLAGS_cells);
   options.blend = absl::GetFlag(FLAGS_blend);

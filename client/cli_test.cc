@@ -278,5 +278,63 @@ TEST_F(RunCliTest, PredictWritesPredictionWithObs) {
   EXPECT_EQ(written->x.at(0, 0), 2.0f);
 }
 
+TEST_F(RunCliTest, GenerateAndPredictSendTheSamplerOptions) {
+  CliOptions options = Options("generate");
+  options.covariates = "cell_type=B";
+  options.n = 3;
+  options.seed = 21;
+  options.sampler.sampler = "ddim";
+  options.sampler.steps = 25;
+  options.sampler.eta = 0.25f;
+  options.sampler.guidance_scale = 2.5f;
+  options.out = TempPath("sampled.csv");
+  ASSERT_EQ(RunCli(options, out_, err_), kExitOk) << err_.str();
+  const v1::GenerateRequest generate = server_.service().last_generate();
+  EXPECT_EQ(generate.seed(), 21u);
+  EXPECT_EQ(generate.sampler().sampler(), "ddim");
+  EXPECT_EQ(generate.sampler().steps(), 25);
+  EXPECT_FLOAT_EQ(generate.sampler().eta(), 0.25f);
+  EXPECT_FLOAT_EQ(generate.sampler().guidance_scale(), 2.5f);
+
+  const std::string in = TempPath("sampler_predict_in.h5ad");
+  ASSERT_TRUE(WriteH5ad(in, ControlCells()).ok());
+  CliOptions predict = Options("predict");
+  predict.in = in;
+  predict.covariate_keys = {"cell_type"};
+  predict.source = "control";
+  predict.target = "stimulated";
+  predict.seed = 5;
+  predict.sampler.sampler = "heun";
+  predict.sampler.steps = 8;
+  predict.sampler.guidance_scale = 1.5f;
+  predict.out = TempPath("sampler_pred.h5ad");
+  ASSERT_EQ(RunCli(predict, out_, err_), kExitOk) << err_.str();
+  const v1::PredictPerturbationRequest request = server_.service().last_predict();
+  EXPECT_EQ(request.seed(), 5u);
+  EXPECT_EQ(request.sampler().sampler(), "heun");
+  EXPECT_EQ(request.sampler().steps(), 8);
+  EXPECT_FLOAT_EQ(request.sampler().eta(), 0.0f);
+  EXPECT_FLOAT_EQ(request.sampler().guidance_scale(), 1.5f);
+}
+
+TEST_F(RunCliTest, BadSamplerFlagsAreUsageErrorsBeforeAnyRpc) {
+  CliOptions options = Options("generate");
+  options.out = TempPath("never.csv");
+  options.sampler.eta = 1.5f;
+  EXPECT_EQ(RunCli(options, out_, err_), kExitUsage);
+  EXPECT_THAT(err_.str(), HasSubstr("--eta"));
+  options.sampler.eta = 0.0f;
+  options.sampler.steps = -1;
+  EXPECT_THAT(ValidateCliOptions(options).message(), HasSubstr("--steps"));
+  options.sampler.steps = 0;
+  options.command = "predict";
+  options.in = "in.h5ad";
+  options.source = "a";
+  options.target = "b";
+  options.sampler.guidance_scale = -2.0f;
+  EXPECT_THAT(ValidateCliOptions(options).message(), HasSubstr("--guidance_scale"));
+  EXPECT_EQ(server_.service().call_count(), 0);
+}
+
 }  // namespace
 }  // namespace genailab

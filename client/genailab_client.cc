@@ -6,8 +6,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "common/credential_files.h"
 #include "common/grpc/unary_call.h"
+#include "common/security/channel_security.h"
 #include "common/status_macros.h"
 #include "data/matrix_codec.h"
 #include "genailab/v1/generative_service.grpc.pb.h"
@@ -92,37 +92,23 @@ absl::Status ValidateCells(const AnnData& cells) {
   return absl::OkStatus();
 }
 
+void SamplerOptionsToProto(const SamplerOptions& sampler, v1::SamplerOptions* proto) {
+  proto->set_sampler(sampler.sampler);
+  proto->set_steps(sampler.steps);
+  proto->set_eta(sampler.eta);
+  proto->set_guidance_scale(sampler.guidance_scale);
+}
+
 // Plaintext, or TLS (server verified against tls_ca_file) with an optional client certificate and an
-// optional bearer token. Errors as GenailabClient::Create documents.
+// optional bearer token (common/security/channel_security.h). Errors as GenailabClient::Create documents.
 absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> ChannelCredentials(
     const GenailabClient::Options& options) {
-  if (options.tls_cert_file.empty() != options.tls_key_file.empty()) {
-    return absl::InvalidArgumentError(options.tls_cert_file.empty()
-                                          ? "tls_cert_file: required together with tls_key_file"
-                                          : "tls_key_file: required together with tls_cert_file");
-  }
-  if (options.tls_ca_file.empty()) {
-    if (!options.tls_cert_file.empty()) {
-      return absl::InvalidArgumentError("tls_cert_file: a client certificate requires tls_ca_file (TLS)");
-    }
-    if (!options.token_file.empty()) {
-      return absl::InvalidArgumentError(
-          "token_file: bearer tokens require tls_ca_file (TLS); they must not travel in clear text");
-    }
-    return grpc::InsecureChannelCredentials();
-  }
-  grpc::SslCredentialsOptions ssl;
-  GENAILAB_ASSIGN_OR_RETURN(ssl.pem_root_certs, ReadCredentialFile(options.tls_ca_file, "tls_ca_file"));
-  if (!options.tls_cert_file.empty()) {
-    GENAILAB_ASSIGN_OR_RETURN(ssl.pem_cert_chain, ReadCredentialFile(options.tls_cert_file, "tls_cert_file"));
-    GENAILAB_ASSIGN_OR_RETURN(ssl.pem_private_key, ReadCredentialFile(options.tls_key_file, "tls_key_file"));
-  }
-  std::shared_ptr<grpc::ChannelCredentials> credentials = grpc::SslCredentials(ssl);
-  if (options.token_file.empty()) return credentials;
-  GENAILAB_ASSIGN_OR_RETURN(const std::vector<std::string> tokens,
-                            ReadBearerTokens(options.token_file, "token_file"));
-  // AccessTokenCredentials sends "authorization: Bearer <token>".
-  return grpc::CompositeChannelCredentials(credentials, grpc::AccessTokenCredentials(tokens.front()));
+  ChannelSecurityOptions security;
+  security.tls_ca_file = options.tls_ca_file;
+  security.tls_cert_file = options.tls_cert_file;
+  security.tls_key_file = options.tls_key_file;
+  security.token_file = options.token_file;
+  return MakeChannelCredentials(security);
 }
 
 }  // namespace
@@ -363,7 +349,8 @@ absl::StatusOr<LatentPathResult> GenailabClient::TraverseLatent(
 
 absl::StatusOr<AnnData> GenailabClient::Generate(const ModelRef& model,
                                                  const std::vector<CellGroup>& groups, uint64_t seed,
-                                                 float library_size, bool sample_counts) const {
+                                                 float library_size, bool sample_counts,
+                                                 const SamplerOptions& sampler) const {
   if (groups.empty()) return absl::InvalidArgumentError("groups: at least one group is required");
   v1::GenerateRequest request;
   ModelRefToProto(model, request.mutable_model());
@@ -381,6 +368,7 @@ absl::StatusOr<AnnData> GenailabClient::Generate(const ModelRef& model,
   request.set_seed(seed);
   request.set_library_size(library_size);
   request.set_sample_counts(sample_counts);
+  SamplerOptionsToProto(sampler, request.mutable_sampler());
   GENAILAB_ASSIGN_OR_RETURN(v1::GenerateResponse response,
                             (UnaryCall<v1::GenerateRequest, v1::GenerateResponse>(
                                 stub_->stub.get(), &v1::GenerativeService::Stub::Generate, request,
@@ -402,7 +390,8 @@ absl::StatusOr<AnnData> GenailabClient::Generate(const ModelRef& model,
 absl::StatusOr<AnnData> GenailabClient::PredictPerturbation(
     const ModelRef& model, const AnnData& control_cells, const std::vector<std::string>& covariate_keys,
     const std::string& source_condition, const std::string& target_condition,
-    PerturbationMethod method, const GeneMatchingOptions& gene_matching) const {
+    PerturbationMethod method, const GeneMatchingOptions& gene_matching, const SamplerOptions& sampler,
+    uint64_t seed) const {
   GENAILAB_RETURN_IF_ERROR(ValidateCells(control_cells));
   GENAILAB_ASSIGN_OR_RETURN(auto covariates, CovariateColumns(control_cells, covariate_keys));
   v1::PredictPerturbationRequest request;
@@ -413,6 +402,8 @@ absl::StatusOr<AnnData> GenailabClient::PredictPerturbation(
   request.set_target_condition(target_condition);
   request.set_method(PerturbationMethodToProto(method));
   GeneMatchingToProto(gene_matching, request.mutable_gene_matching());
+  SamplerOptionsToProto(sampler, request.mutable_sampler());
+  request.set_seed(seed);
   GENAILAB_ASSIGN_OR_RETURN(v1::PredictPerturbationResponse response,
                             (UnaryCall<v1::PredictPerturbationRequest, v1::PredictPerturbationResponse>(
                                 stub_->stub.get(), &v1::GenerativeService::Stub::PredictPerturbation,

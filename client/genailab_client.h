@@ -144,20 +144,23 @@ class GenailabClient {
 
   // Generates sum(n_cells) cells, groups in order. The result has x = cells, var_names = the model's
   // genes, one obs column per covariate, obs_names "gen_0".."gen_{n-1}". INVALID_ARGUMENT before any RPC
-  // for no groups or a negative n_cells.
+  // for no groups or a negative n_cells. `sampler`: iterative models only (zero fields = the model's
+  // defaults).
   absl::StatusOr<AnnData> Generate(const ModelRef& model, const std::vector<CellGroup>& groups,
                                    uint64_t seed = 0, float library_size = 0.0f,
-                                   bool sample_counts = false) const;
+                                   bool sample_counts = false, const SamplerOptions& sampler = {}) const;
 
   // Predicts control_cells under target_condition. The result keeps the input's obs_names, obs and
   // obs_numeric, except that the model's condition column is set to target_condition; x = the
-  // prediction, var_names = the model's genes. Pre-RPC errors as for Encode.
+  // prediction, var_names = the model's genes. Pre-RPC errors as for Encode. `sampler` and `seed`:
+  // iterative models only (zero fields = the model's defaults).
   absl::StatusOr<AnnData> PredictPerturbation(const ModelRef& model, const AnnData& control_cells,
                                               const std::vector<std::string>& covariate_keys,
                                               const std::string& source_condition,
                                               const std::string& target_condition,
                                               PerturbationMethod method = PerturbationMethod::kDefault,
-                                              const GeneMatchingOptions& gene_matching = {}) const;
+                                              const GeneMatchingOptions& gene_matching = {},
+                                              const SamplerOptions& sampler = {}, uint64_t seed = 0) const;
 
   // Latent-variable models. covariates: name -> value for every point (a conditional model needs them
   // all); library_size 0 = the training median (negative-binomial models). INVALID_ARGUMENT before any
