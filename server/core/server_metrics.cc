@@ -97,7 +97,15 @@ ServerMetrics::ServerMetrics(std::shared_ptr<prometheus::Registry> registry)
       device_memory_(&prometheus::BuildGauge()
                           .Name("genailab_device_memory_bytes")
                           .Help("Accelerator memory held by the models, where the models layer reports it.")
-                          .Register(*registry_)) {}
+                          .Register(*registry_)),
+      gpu_memory_used_(&prometheus::BuildGauge()
+                            .Name("genailab_gpu_memory_used_bytes")
+                            .Help("GPU memory in use on the device (all processes), as NVML reports it.")
+                            .Register(*registry_)),
+      gpu_memory_total_(&prometheus::BuildGauge()
+                             .Name("genailab_gpu_memory_total_bytes")
+                             .Help("GPU memory of the device, as NVML reports it.")
+                             .Register(*registry_)) {}
 
 void ServerMetrics::RecordRequest(const std::string& rpc, const std::string& model,
                                   absl::StatusCode code, absl::Duration latency, int64_t cells) {
@@ -110,7 +118,12 @@ void ServerMetrics::RecordRequest(const std::string& rpc, const std::string& mod
 }
 
 void ServerMetrics::SetModelLoaded(const std::string& model, int64_t version, bool loaded) {
-  model_loaded_->Add({{"model", model}, {"version", std::to_string(version)}}).Set(loaded ? 1.0 : 0.0);
+  prometheus::Gauge& gauge = model_loaded_->Add({{"model", model}, {"version", std::to_string(version)}});
+  if (loaded) {
+    gauge.Set(1.0);
+  } else {
+    model_loaded_->Remove(&gauge);
+  }
 }
 
 void ServerMetrics::RecordModelLoadFailure(const std::string& model) {
@@ -154,6 +167,17 @@ absl::Status ServerMetrics::UpdateProcessMemory() {
 
 void ServerMetrics::SetDeviceMemory(const std::string& device, int64_t bytes) {
   device_memory_->Add({{"device", device}}).Set(static_cast<double>(bytes));
+}
+
+void ServerMetrics::SetGpuMemory(const std::string& device, int64_t used_bytes, int64_t total_bytes) {
+  gpu_memory_used_->Add({{"device", device}}).Set(static_cast<double>(used_bytes));
+  gpu_memory_total_->Add({{"device", device}}).Set(static_cast<double>(total_bytes));
+}
+
+void ServerMetrics::ClearGpuMemory(const std::string& device) {
+  for (prometheus::Family<prometheus::Gauge>* family : {gpu_memory_used_, gpu_memory_total_}) {
+    family->Remove(&family->Add({{"device", device}}));
+  }
 }
 
 }  // namespace genailab

@@ -4,7 +4,8 @@
 //   genailab_requests_total{rpc,model,code}          counter
 //   genailab_request_duration_seconds{rpc}           histogram, 1 ms .. 30 s
 //   genailab_cells_processed_total{rpc,model}        counter
-//   genailab_model_loaded{model,version}             gauge, 1 while that version is served, else 0
+//   genailab_model_loaded{model,version}             gauge, 1 while that version is served; the series is
+//                                                    removed when it is retired (no series per past version)
 //   genailab_model_load_failures_total{model}        counter
 //   genailab_model_loads_total{model}                counter, versions that started serving
 //   genailab_model_unloads_total{model}              counter, versions unloaded (after draining)
@@ -15,6 +16,8 @@
 //   genailab_pending_requests{model}                 gauge, tasks queued or running
 //   process_resident_memory_bytes                    gauge, from /proc/self/statm (UpdateProcessMemory)
 //   genailab_device_memory_bytes{device}             gauge, only when a device-memory hook exists
+//   genailab_gpu_memory_used_bytes{device}           gauge, GPU memory in use (NVML), only on CUDA
+//   genailab_gpu_memory_total_bytes{device}          gauge, GPU memory size (NVML), only on CUDA
 //
 // Ownership: shares the registry; the metric objects live in it. Thread-safe (prometheus-cpp families
 // and metrics are).
@@ -50,6 +53,7 @@ class ServerMetrics {
   // `cells` is added to cells_processed only for OK requests.
   void RecordRequest(const std::string& rpc, const std::string& model, absl::StatusCode code,
                      absl::Duration latency, int64_t cells);
+  // loaded = false removes the version's series, so a long-lived server keeps no series per past version.
   void SetModelLoaded(const std::string& model, int64_t version, bool loaded);
   void RecordModelLoadFailure(const std::string& model);
   void RecordModelLoad(const std::string& model);
@@ -61,6 +65,10 @@ class ServerMetrics {
   // Reads /proc/self/statm into process_resident_memory_bytes. UNAVAILABLE where it cannot be read.
   absl::Status UpdateProcessMemory();
   void SetDeviceMemory(const std::string& device, int64_t bytes);
+  // GPU memory of `device` (e.g. "cuda:0"), as the driver reports it.
+  void SetGpuMemory(const std::string& device, int64_t used_bytes, int64_t total_bytes);
+  // Removes the GPU memory series of `device` (e.g. when it can no longer be read).
+  void ClearGpuMemory(const std::string& device);
 
   const std::shared_ptr<prometheus::Registry>& registry() const { return registry_; }
 
@@ -82,6 +90,8 @@ class ServerMetrics {
   prometheus::Family<prometheus::Gauge>* pending_;
   prometheus::Family<prometheus::Gauge>* resident_memory_;
   prometheus::Family<prometheus::Gauge>* device_memory_;
+  prometheus::Family<prometheus::Gauge>* gpu_memory_used_;
+  prometheus::Family<prometheus::Gauge>* gpu_memory_total_;
 };
 
 }  // namespace genailab

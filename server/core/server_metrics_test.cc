@@ -44,7 +44,8 @@ TEST(ServerMetricsTest, RecordsRequestsCellsAndModels) {
   EXPECT_THAT(text, HasSubstr(R"(genailab_cells_processed_total{model="pbmc",rpc="Encode"} 7)"));
   EXPECT_THAT(text, HasSubstr(R"(genailab_request_duration_seconds_count{rpc="Encode"} 2)"));
   EXPECT_THAT(text, HasSubstr(R"(genailab_request_duration_seconds_bucket{rpc="Encode",le="30"} 2)"));
-  EXPECT_THAT(text, HasSubstr(R"(genailab_model_loaded{model="pbmc",version="1"} 0)"));
+  // A retired version leaves no series behind.
+  EXPECT_THAT(text, Not(HasSubstr(R"(genailab_model_loaded{model="pbmc",version="1"})")));
   EXPECT_THAT(text, HasSubstr(R"(genailab_model_loaded{model="pbmc",version="2"} 1)"));
   EXPECT_THAT(text, HasSubstr(R"(genailab_model_load_failures_total{model="broken"} 1)"));
   EXPECT_THAT(text, Not(HasSubstr("genailab_cells_processed_total{model=\"pbmc\",rpc=\"Encode\"} 12")));
@@ -76,6 +77,23 @@ TEST(ServerMetricsTest, RecordsEngineMetrics) {
   EXPECT_THAT(text, Not(HasSubstr("process_resident_memory_bytes 0\n")));
   // No device-memory hook was called: the gauge family has no series.
   EXPECT_THAT(text, Not(HasSubstr("genailab_device_memory_bytes{")));
+}
+
+TEST(ServerMetricsTest, ExportsGpuMemoryPerDeviceAndClearsIt) {
+  auto registry = std::make_shared<prometheus::Registry>();
+  auto metrics = ServerMetrics::Create(registry);
+  ASSERT_THAT(metrics, IsOk());
+  EXPECT_THAT(Scrape(*registry), Not(HasSubstr("genailab_gpu_memory_used_bytes{")));
+  (*metrics)->SetGpuMemory("cuda:0", 1000, 4000);
+  (*metrics)->SetGpuMemory("cuda:1", 7, 8);
+  std::string text = Scrape(*registry);
+  EXPECT_THAT(text, HasSubstr(R"(genailab_gpu_memory_used_bytes{device="cuda:0"} 1000)"));
+  EXPECT_THAT(text, HasSubstr(R"(genailab_gpu_memory_total_bytes{device="cuda:0"} 4000)"));
+  EXPECT_THAT(text, HasSubstr(R"(genailab_gpu_memory_used_bytes{device="cuda:1"} 7)"));
+  (*metrics)->ClearGpuMemory("cuda:0");
+  text = Scrape(*registry);
+  EXPECT_THAT(text, Not(HasSubstr(R"(device="cuda:0")")));
+  EXPECT_THAT(text, HasSubstr(R"(genailab_gpu_memory_total_bytes{device="cuda:1"} 8)"));
 }
 
 }  // namespace

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Memory across load-serve-unload cycles: builds, trains a small cVAE on the synthetic dataset, starts
+# genailab-server on loopback, and runs bench/reload/reload_memory.py: --cycles times LoadModel, Encode
+# and Generate requests, UnloadModel, then the server's RSS (/proc/<pid>/status VmRSS and its
+# process_resident_memory_bytes metric). Writes bench/results/reload_memory.json and prints one line.
+#
+#   bench/reload/run.sh [--cycles=50] [--requests=10] [--cells=256] [--epochs=2] [server flags...]
+#
+# Arguments starting with --server_ are handed to genailab-server without the prefix, e.g.
+# --server_instances_per_device=2.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+cycles=50
+requests=10
+cells=256
+epochs=2
+server_flags=()
+for arg in "$@"; do
+  case "$arg" in
+    --cycles=*) cycles="${arg#*=}" ;;
+    --requests=*) requests="${arg#*=}" ;;
+    --cells=*) cells="${arg#*=}" ;;
+    --epochs=*) epochs="${arg#*=}" ;;
+    --server_*) server_flags+=("--${arg#--server_}") ;;
+    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
+    *) echo "run.sh: unknown argument $arg" >&2; exit 2 ;;
+  esac
+done
+python=/usr/bin/python3
+
+echo "== building"
+bazel build //server:genailab-server //trainer:genailab-train //data:genailab-synth \
+  //client/python:generated_protos 2>&1 | grep -v "linux-sandbox" | grep -vE "^(INFO|Loading|Analyzing)" || true
+bin=$(bazel info bazel-bin 2>/dev/null)
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/genailab_reload_bench.XXXXXX")
+server_pid=
+cleanup() {
+  if [[ -n "$server_pid" ]]; then kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+# The Python client: sources plus the generated protos, in one package folder.
+mkdir -p "$work/py"
+cp -r client/python/genailab "$work/py/"
+cp -r "$bin/client/python/genailab/v1" "$work/py/genailab/"
+chmod -R u+w "$work/py"
+
+echo "== training a small cVAE on the synthetic dataset ($epochs epochs)"
+"$bin/data/genailab-synth" --out="$work/synthetic.h5ad" --seed=0 >/dev/null
+"$bin/trainer/genailab-train" --data="$work/synthetic.h5ad" --model=reload_cvae --repository="$work/repo" \
+  --model_type=cvae --covariate_keys=cell_type,condition,batch --condition_key=condition \
+  --epochs="$epochs" --seed=0 >"$work/train.log" 2>&1
+
+echo "== starting genailab-server on loopback"
+"$bin/server/genailab-server" --repository="$work/repo" --device=cpu --grpc_address=127.0.0.1:0 \
+  --metrics_address=127.0.0.1:0 --port_file="$work/ports.json" --log_level=warn "${server_flags[@]}" &
+server_pid=$!
+for _ in $(seq 1 600); do [[ -s "$work/ports.json" ]] && break; sleep 0.1; done
+[[ -s "$work/ports.json" ]] || { echo "run.sh: the server wrote no port file" >&2; exit 1; }
+port() { "$python" -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$work/ports.json" "$1"; }
+
+echo "== $cycles load-serve-unload cycles ($requests Encode + $requests Generate of $cells cells each)"
+mkdir -p bench/results
+PYTHONPATH="$work/py" "$python" bench/reload/reload_memory.py --target="127.0.0.1:$(port grpc_port)" \
+  --metrics_port="$(port metrics_port)" --pid="$server_pid" --model=reload_cvae --data="$work/synthetic.h5ad" \
+  --cycles="$cycles" --requests="$requests" --cells="$cells" --out=bench/results/reload_memory.json
