@@ -5,7 +5,10 @@
 
 #include <cmath>
 #include <limits>
+#include <utility>
+#include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "data/status_matchers.h"
 
 namespace genailab {
@@ -47,6 +50,26 @@ TEST(DenseMatrixTest, CheckFiniteNamesRowAndColumn) {
   EXPECT_THAT(m.CheckFinite(), StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("row 0, column 1")));
   m.at(0, 1) = 1;
   EXPECT_THAT(m.CheckFinite(), IsOk());
+}
+
+TEST(DenseMatrixTest, CheckFiniteFindsNonFiniteValuesInLongRows) {
+  // Long enough for the blocked scan: extremes that are finite pass, any NaN/Inf anywhere fails.
+  DenseMatrix m(3, 100);
+  for (size_t i = 0; i < m.values.size(); ++i) m.values[i] = static_cast<float>(i) - 150.0f;
+  m.at(0, 7) = std::numeric_limits<float>::max();
+  m.at(1, 8) = -std::numeric_limits<float>::max();
+  m.at(2, 9) = std::numeric_limits<float>::denorm_min();
+  EXPECT_THAT(m.CheckFinite(), IsOk());
+  for (const auto& [r, c] : std::vector<std::pair<int64_t, int64_t>>{{0, 0}, {1, 30}, {2, 63}, {2, 99}}) {
+    for (float bad : {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity(),
+                      -std::numeric_limits<float>::infinity()}) {
+      const float saved = m.at(r, c);
+      m.at(r, c) = bad;
+      EXPECT_THAT(m.CheckFinite("x"), StatusIs(absl::StatusCode::kInvalidArgument,
+                                               HasSubstr(absl::StrCat("at row ", r, ", column ", c))));
+      m.at(r, c) = saved;
+    }
+  }
 }
 
 TEST(DenseMatrixTest, SelectRowsKeepsOrderAndRepeats) {

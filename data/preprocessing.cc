@@ -1,6 +1,9 @@
 #include "data/preprocessing.h"
 
 #include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <limits>
 
 namespace genailab {
 
@@ -27,7 +30,31 @@ void NormalizeTotal(DenseMatrix* x, double target_sum) {
 }
 
 void Log1p(DenseMatrix* x) {
-  for (float& v : x->values) v = std::log1p(v);
+  // Bit-identical to std::log1p on every value, with fewer calls: expression data repeat values (zeros
+  // above all, log1p(+-0) = +-0; and after normalize_total one count gives one value per row), so results
+  // are memoized by bit pattern in a small direct-mapped table. Empty slots hold a quiet NaN mapped to
+  // itself, which is also log1p's answer for that NaN.
+  constexpr int kSlots = 64;
+  uint32_t keys[kSlots];
+  float results[kSlots];
+  const float empty = std::numeric_limits<float>::quiet_NaN();
+  uint32_t empty_bits;
+  std::memcpy(&empty_bits, &empty, sizeof(empty_bits));
+  for (int i = 0; i < kSlots; ++i) {
+    keys[i] = empty_bits;
+    results[i] = empty;
+  }
+  for (float& v : x->values) {
+    if (v == 0.0f) continue;
+    uint32_t bits;
+    std::memcpy(&bits, &v, sizeof(bits));
+    const int slot = static_cast<int>((bits * 2654435761u) >> 26);
+    if (keys[slot] != bits) {
+      keys[slot] = bits;
+      results[slot] = std::log1p(v);
+    }
+    v = results[slot];
+  }
 }
 
 }  // namespace genailab

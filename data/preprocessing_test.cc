@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 
 namespace genailab {
 namespace {
@@ -31,6 +32,26 @@ TEST(PreprocessingTest, NormalizeTotalScalesRowsAndKeepsEmptyRowsZero) {
 }
 
 // Expected values from numpy, following scanpy's definition: log1p(x / row_sum * target_sum).
+TEST(PreprocessingTest, Log1pIsStdLog1pOnEveryValue) {
+  // Zeros, signed zeros, repeats (the memo's hits), many distinct values (its collisions), tiny and huge.
+  DenseMatrix x(40, 50);
+  for (int64_t i = 0; i < x.rows; ++i) {
+    for (int64_t j = 0; j < x.cols; ++j) {
+      const int64_t k = i * x.cols + j;
+      x.at(i, j) = k % 3 == 0 ? 0.0f : (k % 7 == 0 ? static_cast<float>(k % 5) : 0.37f * static_cast<float>(k));
+    }
+  }
+  x.at(0, 1) = -0.0f;
+  x.at(0, 2) = 1e-30f;
+  x.at(0, 4) = 3e38f;
+  const DenseMatrix original = x;
+  Log1p(&x);
+  for (size_t i = 0; i < x.values.size(); ++i) {
+    const float expected = std::log1p(original.values[i]);
+    EXPECT_EQ(std::memcmp(&x.values[i], &expected, sizeof(float)), 0) << i << ": " << original.values[i];
+  }
+}
+
 TEST(PreprocessingTest, NormalizeThenLog1pMatchesScanpy) {
   DenseMatrix x = Counts();
   NormalizeTotal(&x, 10);

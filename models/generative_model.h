@@ -79,6 +79,10 @@ class GenerativeModel {
 
   virtual const ModelManifest& manifest() const = 0;
 
+  // Whether Encode and Decode work: false for a model without a latent space (e.g. diffusion in PCA
+  // space), whose Encode / Decode answer UNIMPLEMENTED. GetModel lists them only when this holds.
+  virtual bool HasLatentSpace() const { return true; }
+
   // Posterior q(z | x, covariates). x: cells x genes (preprocessed).
   virtual absl::StatusOr<LatentPosterior> Encode(const DenseMatrix& x,
                                                  const CovariateCodes& covariates) const = 0;
@@ -94,6 +98,30 @@ class GenerativeModel {
   virtual absl::StatusOr<DenseMatrix> Generate(int64_t n, const CovariateCodes& covariates,
                                                uint64_t seed, float library_size,
                                                bool sample_counts) const = 0;
+
+  // The arguments of one Generate call, for GenerateBatch. `covariates` is not owned and must outlive
+  // the GenerateBatch call.
+  struct GenerateCall {
+    int64_t n = 0;
+    const CovariateCodes* covariates = nullptr;
+    uint64_t seed = 0;
+    float library_size = 0.0f;
+    bool sample_counts = false;
+  };
+  // Several Generate calls at once: result i is bit-identical to Generate(calls[i]...) (each call draws
+  // its latents and count noise from its own generator seeded with its seed), while an implementation
+  // may run one forward pass over all of them. A bad call fails alone. The default runs the calls one by
+  // one.
+  virtual std::vector<absl::StatusOr<DenseMatrix>> GenerateBatch(const std::vector<GenerateCall>& calls) const {
+    std::vector<absl::StatusOr<DenseMatrix>> results;
+    results.reserve(calls.size());
+    static const CovariateCodes kNoCovariates;
+    for (const GenerateCall& call : calls) {
+      results.push_back(Generate(call.n, call.covariates != nullptr ? *call.covariates : kNoCovariates, call.seed,
+                                 call.library_size, call.sample_counts));
+    }
+    return results;
+  }
 
   // Predicts each cell of x (observed under condition `source`) under condition `target` of the
   // manifest's condition_key. For a model conditioned on the condition covariate, `covariates` holds

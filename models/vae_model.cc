@@ -41,6 +41,184 @@ const LatentConditionMean* FindLatentMean(const ModelManifest& manifest, const s
   return nullptr;
 }
 
+// --- The row-independent decoder of Generate -------------------------------------------------------
+//
+// BLAS kernels change their summation order with the shape of the call (OpenBLAS picks other kernels for
+// a row that ends a panel, for small matrices, and splits work differently across threads), so a row
+// decoded with company can differ in the last bit from the same row decoded alone. Generate promises the
+// same cells for the same seed whatever a request is batched with, so its decoder's linear layers use
+// RowLinear below: every output is bias + x[0]*w[0] + x[1]*w[1] + ... in that order, one multiply and
+// one add each (no fused multiply-add, fp-contract off), whichever vector width computes it. Row i of
+// the result therefore depends on row i of the input only. LayerNorm, ReLU, softmax and the embedding
+// lookups are row-wise in torch already.
+
+// Columns [c0, c0 + kBlocks * kWidth) of rows [r0, r0 + rows) (rows <= 4).
+template <int kWidth, int kBlocks>
+__attribute__((always_inline, optimize("fp-contract=off"))) inline void RowLinearBlock(
+    const float* x, int64_t r0, int64_t rows, int64_t in, const float* wt, const float* bias, int64_t out,
+    int64_t c0, float* y) {
+  typedef float V __attribute__((vector_size(kWidth * sizeof(float))));
+  constexpr int kRows = 4;
+  const float* xr[kRows];
+  // Missing rows repeat the last one (computed, never stored).
+  for (int r = 0; r < kRows; ++r) xr[r] = x + (r0 + std::min<int64_t>(r, rows - 1)) * in;
+  V acc[kRows][kBlocks];
+  for (int b = 0; b < kBlocks; ++b) {
+    V bias_block;
+    std::memcpy(&bias_block, bias + c0 + b * kWidth, sizeof(V));
+    for (int r = 0; r < kRows; ++r) acc[r][b] = bias_block;
+  }
+  for (int64_t p = 0; p < in; ++p) {
+    V w[kBlocks];
+    for (int b = 0; b < kBlocks; ++b) std::memcpy(&w[b], wt + p * out + c0 + b * kWidth, sizeof(V));
+    for (int r = 0; r < kRows; ++r) {
+      const float xv = xr[r][p];
+      for (int b = 0; b < kBlocks; ++b) acc[r][b] = acc[r][b] + xv * w[b];
+    }
+  }
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int b = 0; b < kBlocks; ++b) std::memcpy(y + (r0 + r) * out + c0 + b * kWidth, &acc[r][b], sizeof(V));
+  }
+}
+
+// y (rows x out) = x (rows x in) * wt (in x out, the transposed weight) + bias, row-independent (above).
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#endif
+__attribute__((optimize("fp-contract=off"))) void RowLinear(const float* x, int64_t rows, int64_t in,
+                                                           const float* wt, const float* bias, int64_t out,
+                                                           float* y) {
+  for (int64_t r0 = 0; r0 < rows; r0 += 4) {
+    const int64_t n = std::min<int64_t>(4, rows - r0);
+    int64_t c = 0;
+    for (; c + 32 <= out; c += 32) RowLinearBlock<16, 2>(x, r0, n, in, wt, bias, out, c, y);
+    for (; c + 8 <= out; c += 8) RowLinearBlock<8, 1>(x, r0, n, in, wt, bias, out, c, y);
+    for (; c < out; ++c) {
+      for (int64_t r = r0; r < r0 + n; ++r) {
+        float acc = bias[c];
+        for (int64_t p = 0; p < in; ++p) acc = acc + x[r * in + p] * wt[p * out + c];
+        y[r * out + c] = acc;
+      }
+    }
+  }
+}
+
+}  // namespace
+
+// The decoder of a CPU VaeModule as a list of row-wise steps (see RowLinear above), with copies of the
+// weights that the linear layers need transposed.
+struct VaeModel::ExactDecoder {
+  struct Step {
+    enum Kind { kLinear, kLayerNorm, kRelu } kind = kLinear;
+    int64_t in = 0;
+    int64_t out = 0;
+    std::vector<float> wt;    // in x out
+    std::vector<float> bias;  // out
+    mutable torch::nn::LayerNorm norm{nullptr};  // forward() is not const; eval-mode forward is pure
+  };
+  // Embedding tables (cardinality x dim, row-major), one per conditioned covariate.
+  std::vector<std::vector<float>> embeddings;
+  int64_t embedding_dim = 0;
+  int64_t latent_dim = 0;
+  std::vector<Step> steps;
+  bool softmax = false;
+
+  static absl::StatusOr<Step> LinearStep(const torch::nn::LinearImpl& linear) {
+    Step step;
+    step.kind = Step::kLinear;
+    const torch::Tensor weight = linear.weight.detach().to(torch::kCPU, torch::kFloat32);
+    step.out = weight.size(0);
+    step.in = weight.size(1);
+    const torch::Tensor wt = weight.t().contiguous();
+    step.wt.assign(wt.data_ptr<float>(), wt.data_ptr<float>() + wt.numel());
+    if (linear.bias.defined()) {
+      const torch::Tensor bias = linear.bias.detach().to(torch::kCPU, torch::kFloat32).contiguous();
+      step.bias.assign(bias.data_ptr<float>(), bias.data_ptr<float>() + bias.numel());
+    } else {
+      step.bias.assign(static_cast<size_t>(step.out), 0.0f);
+    }
+    return step;
+  }
+
+  static absl::StatusOr<std::shared_ptr<const ExactDecoder>> Create(const VaeModule& module) {
+    torch::NoGradGuard no_grad;
+    auto decoder = std::make_shared<ExactDecoder>();
+    const VaeModuleOptions& options = module->options();
+    decoder->latent_dim = options.latent_dim;
+    decoder->softmax = options.likelihood == kNegativeBinomialLikelihood;
+    const auto children = module->named_children();
+    if (options.conditioned) {
+      decoder->embedding_dim = options.covariate_embedding_dim;
+      for (const auto& child : children["covariate_embeddings"]->children()) {
+        const auto* embedding = child->as<torch::nn::EmbeddingImpl>();
+        if (embedding == nullptr) return absl::InternalError("exact decoder: a covariate embedding is not an Embedding");
+        const torch::Tensor table = embedding->weight.detach().to(torch::kCPU, torch::kFloat32).contiguous();
+        decoder->embeddings.emplace_back(table.data_ptr<float>(), table.data_ptr<float>() + table.numel());
+      }
+    }
+    for (const auto& layer : children["decoder"]->children()) {
+      if (const auto* linear = layer->as<torch::nn::LinearImpl>()) {
+        GENAILAB_ASSIGN_OR_RETURN(Step step, LinearStep(*linear));
+        decoder->steps.push_back(std::move(step));
+      } else if (layer->as<torch::nn::LayerNormImpl>() != nullptr) {
+        Step step;
+        step.kind = Step::kLayerNorm;
+        step.norm = torch::nn::LayerNorm(std::dynamic_pointer_cast<torch::nn::LayerNormImpl>(layer));
+        decoder->steps.push_back(std::move(step));
+      } else if (layer->as<torch::nn::ReLUImpl>() != nullptr) {
+        Step step;
+        step.kind = Step::kRelu;
+        decoder->steps.push_back(std::move(step));
+      } else if (layer->as<torch::nn::DropoutImpl>() == nullptr) {  // Dropout: the identity in eval()
+        return absl::InternalError(absl::StrCat("exact decoder: unsupported decoder layer ", layer->name()));
+      }
+    }
+    const auto* output = children["decoder_output"]->as<torch::nn::LinearImpl>();
+    if (output == nullptr) return absl::InternalError("exact decoder: decoder_output is not a Linear");
+    GENAILAB_ASSIGN_OR_RETURN(Step step, LinearStep(*output));
+    decoder->steps.push_back(std::move(step));
+    return std::shared_ptr<const ExactDecoder>(std::move(decoder));
+  }
+
+  // Normalized decoder output (proportions for NB, means for Gaussian) of z (rows x latent_dim) with
+  // `codes` (rows x covariates, row-major; ignored when unconditioned).
+  torch::Tensor Run(const torch::Tensor& z, const int64_t* codes) const {
+    const int64_t rows = z.size(0);
+    const int64_t columns = static_cast<int64_t>(embeddings.size());
+    const int64_t width = latent_dim + columns * embedding_dim;
+    torch::Tensor h = torch::empty({rows, width}, torch::kFloat32);
+    const float* zp = z.data_ptr<float>();
+    float* hp = h.data_ptr<float>();
+    for (int64_t i = 0; i < rows; ++i) {
+      float* row = hp + i * width;
+      std::memcpy(row, zp + i * latent_dim, static_cast<size_t>(latent_dim) * sizeof(float));
+      for (int64_t k = 0; k < columns; ++k) {
+        const float* embedding = embeddings[static_cast<size_t>(k)].data() + codes[i * columns + k] * embedding_dim;
+        std::memcpy(row + latent_dim + k * embedding_dim, embedding, static_cast<size_t>(embedding_dim) * sizeof(float));
+      }
+    }
+    for (const Step& step : steps) {
+      switch (step.kind) {
+        case Step::kLinear: {
+          torch::Tensor next = torch::empty({rows, step.out}, torch::kFloat32);
+          RowLinear(h.data_ptr<float>(), rows, step.in, step.wt.data(), step.bias.data(), step.out,
+                    next.data_ptr<float>());
+          h = std::move(next);
+          break;
+        }
+        case Step::kLayerNorm:
+          h = step.norm->forward(h);
+          break;
+        case Step::kRelu:
+          h = torch::relu(h);
+          break;
+      }
+    }
+    return softmax ? torch::softmax(h, 1) : h;
+  }
+};
+
+namespace {
 }  // namespace
 
 absl::StatusOr<torch::Device> ResolveDevice(const std::string& device) {
@@ -157,7 +335,11 @@ absl::StatusOr<std::unique_ptr<VaeModel>> VaeModel::Create(ModelManifest manifes
     return absl::InvalidArgumentError("manifest does not describe the module's architecture");
   }
   module->eval();
-  return std::unique_ptr<VaeModel>(new VaeModel(std::move(manifest), std::move(module), device));
+  std::unique_ptr<VaeModel> model(new VaeModel(std::move(manifest), std::move(module), device));
+  if (device.is_cpu()) {
+    GENAILAB_ASSIGN_OR_RETURN(model->exact_decoder_, ExactDecoder::Create(model->module_));
+  }
+  return model;
 }
 
 bool VaeModel::negative_binomial() const { return manifest_.likelihood == kNegativeBinomialLikelihood; }
@@ -207,10 +389,11 @@ torch::Tensor VaeModel::CovariateTensor(const CovariateCodes& covariates, int64_
 
 torch::Tensor VaeModel::ToDevice(const DenseMatrix& matrix) const {
   if (matrix.values.empty()) return torch::zeros({matrix.rows, matrix.cols}, torch::TensorOptions().device(device_));
-  // from_blob does not own the memory: clone (on CPU) or copy (to the device) before returning.
+  // from_blob does not own the memory. On the CPU the view itself is returned (no copy of a request's
+  // cells per call): every caller uses it within the call, while `matrix` lives, and only reads it.
   torch::Tensor view = torch::from_blob(const_cast<float*>(matrix.values.data()), {matrix.rows, matrix.cols},
                                         torch::kFloat32);
-  return device_.is_cpu() ? view.clone() : view.to(device_);
+  return device_.is_cpu() ? view : view.to(device_);
 }
 
 absl::StatusOr<LatentPosterior> VaeModel::Encode(const DenseMatrix& x, const CovariateCodes& covariates) const {
@@ -243,34 +426,114 @@ absl::StatusOr<DenseMatrix> VaeModel::Decode(const DenseMatrix& z, const Covaria
 
 absl::StatusOr<DenseMatrix> VaeModel::Generate(int64_t n, const CovariateCodes& covariates, uint64_t seed,
                                                float library_size, bool sample_counts) const {
-  if (n < 0) return absl::InvalidArgumentError(absl::StrCat("n must be >= 0, got ", n));
-  GENAILAB_RETURN_IF_ERROR(ValidateCovariateCodes(manifest_, covariates, n, "covariates"));
-  if (sample_counts && !negative_binomial()) {
+  // One code path: a call alone is a batch of one, so batched calls reproduce it bit for bit.
+  return std::move(GenerateBatch({GenerateCall{n, &covariates, seed, library_size, sample_counts}}).front());
+}
+
+absl::Status VaeModel::CheckGenerateCall(const GenerateCall& call) const {
+  if (call.n < 0) return absl::InvalidArgumentError(absl::StrCat("n must be >= 0, got ", call.n));
+  static const CovariateCodes kNoCovariates;
+  GENAILAB_RETURN_IF_ERROR(ValidateCovariateCodes(
+      manifest_, call.covariates != nullptr ? *call.covariates : kNoCovariates, call.n, "covariates"));
+  if (call.sample_counts && !negative_binomial()) {
     return absl::InvalidArgumentError("sample_counts: only negative_binomial models can sample counts");
   }
-  if (std::isnan(library_size)) return absl::InvalidArgumentError("library_size is NaN");
-  std::vector<float> library_sizes;
-  if (library_size > 0) library_sizes.assign(static_cast<size_t>(n), library_size);
+  if (std::isnan(call.library_size)) return absl::InvalidArgumentError("library_size is NaN");
+  if (negative_binomial() && !(call.library_size > 0) && !(manifest_.median_library_size > 0)) {
+    return absl::FailedPreconditionError(
+        "library_size: none given and the manifest's median_library_size is not positive");
+  }
+  return absl::OkStatus();
+}
+
+std::vector<absl::StatusOr<DenseMatrix>> VaeModel::GenerateBatch(const std::vector<GenerateCall>& calls) const {
+  std::vector<absl::StatusOr<DenseMatrix>> results(calls.size(), absl::UnknownError("not run"));
+  // The valid calls run together; each invalid one fails alone.
+  std::vector<size_t> valid;
+  valid.reserve(calls.size());
+  int64_t total = 0;
+  for (size_t i = 0; i < calls.size(); ++i) {
+    absl::Status status = CheckGenerateCall(calls[i]);
+    if (!status.ok()) {
+      results[i] = std::move(status);
+      continue;
+    }
+    valid.push_back(i);
+    total += calls[i].n;
+  }
+  if (valid.empty()) return results;
   try {
     torch::InferenceMode guard;
-    torch::Tensor library;
-    if (negative_binomial()) {
-      GENAILAB_ASSIGN_OR_RETURN(library, LibrarySizes(library_sizes, n));
+    const bool conditioned = manifest_.model_type == "cvae";
+    const int64_t columns = conditioned ? static_cast<int64_t>(manifest_.covariates.size()) : 0;
+    // Each call's latents come from its own generator, seeded with its seed and sampled on the CPU: the
+    // same seed gives the same cells on every device and whatever the call is batched with. The
+    // generators stay alive for the count noise drawn after the decoder.
+    std::vector<at::Generator> generators;
+    generators.reserve(valid.size());
+    torch::Tensor z = torch::empty({total, manifest_.latent_dim}, torch::kFloat32);
+    torch::Tensor codes = conditioned ? torch::empty({total, columns}, torch::kInt64) : torch::Tensor();
+    std::vector<float> library;
+    if (negative_binomial()) library.reserve(static_cast<size_t>(total));
+    int64_t offset = 0;
+    for (size_t i : valid) {
+      const GenerateCall& call = calls[i];
+      generators.push_back(at::detail::createCPUGenerator(call.seed));
+      if (call.n == 0) continue;
+      // randn into the call's rows draws exactly what torch::randn({n, latent_dim}, generator) draws.
+      torch::Tensor rows = z.narrow(0, offset, call.n);
+      rows.normal_(0.0, 1.0, generators.back());
+      if (conditioned) {
+        int64_t* out = codes.data_ptr<int64_t>() + offset * columns;
+        for (int64_t k = 0; k < columns; ++k) {
+          const std::vector<int64_t>& column = (*call.covariates)[static_cast<size_t>(k)];
+          for (int64_t row = 0; row < call.n; ++row) out[row * columns + k] = column[static_cast<size_t>(row)];
+        }
+      }
+      if (negative_binomial()) {
+        const float size =
+            call.library_size > 0 ? call.library_size : static_cast<float>(manifest_.median_library_size);
+        library.insert(library.end(), static_cast<size_t>(call.n), size);
+      }
+      offset += call.n;
     }
-    // Sampled on the CPU from a per-call generator: the same seed gives the same cells on every device and
-    // regardless of other calls.
-    at::Generator generator = at::detail::createCPUGenerator(seed);
-    torch::Tensor z = torch::randn({n, manifest_.latent_dim}, generator, torch::kFloat32);
-    torch::Tensor mean =
-        module_.ptr()->DecodeMean(z.to(device_), CovariateTensor(covariates, n), library).to(torch::kCPU);
-    if (!sample_counts) return TensorToMatrix(mean);
-    // NB as a Gamma-Poisson mixture: rate ~ Gamma(theta, theta / mu), counts ~ Poisson(rate).
-    torch::Tensor theta = module_.ptr()->Theta().to(torch::kCPU).expand_as(mean).contiguous();
-    torch::Tensor rate = at::_standard_gamma(theta, generator) * mean / theta;
-    return TensorToMatrix(at::poisson(rate, generator));
+    torch::Tensor library_tensor;
+    if (negative_binomial()) {
+      library_tensor = torch::from_blob(library.data(), {total}, torch::kFloat32).to(device_);
+      if (device_.is_cpu()) library_tensor = library_tensor.clone();
+    }
+    torch::Tensor mean;
+    if (exact_decoder_ != nullptr) {
+      mean = exact_decoder_->Run(z, conditioned ? codes.data_ptr<int64_t>() : nullptr);
+      if (negative_binomial()) mean = mean * library_tensor.reshape({-1, 1});
+    } else {
+      // Off the CPU the device's own kernels decode (reproducible per batch shape only).
+      mean = module_.ptr()
+                 ->DecodeMean(z.to(device_), conditioned ? codes.to(device_) : torch::Tensor(), library_tensor)
+                 .to(torch::kCPU);
+    }
+    bool any_counts = false;
+    for (size_t i : valid) any_counts = any_counts || calls[i].sample_counts;
+    const torch::Tensor theta = any_counts ? module_.ptr()->Theta().to(torch::kCPU) : torch::Tensor();
+    offset = 0;
+    for (size_t j = 0; j < valid.size(); ++j) {
+      const GenerateCall& call = calls[valid[j]];
+      const torch::Tensor part = mean.narrow(0, offset, call.n);
+      offset += call.n;
+      if (!call.sample_counts) {
+        results[valid[j]] = TensorToMatrix(part);
+        continue;
+      }
+      // NB as a Gamma-Poisson mixture: rate ~ Gamma(theta, theta / mu), counts ~ Poisson(rate).
+      const torch::Tensor call_theta = theta.expand_as(part).contiguous();
+      const torch::Tensor rate = at::_standard_gamma(call_theta, generators[j]) * part / call_theta;
+      results[valid[j]] = TensorToMatrix(at::poisson(rate, generators[j]));
+    }
   } catch (const std::exception& error) {
-    return TorchError("Generate", error);
+    const absl::Status status = TorchError("Generate", error);
+    for (size_t i : valid) results[i] = status;
   }
+  return results;
 }
 
 absl::StatusOr<DenseMatrix> VaeModel::PredictPerturbation(const DenseMatrix& x, const CovariateCodes& covariates,

@@ -52,6 +52,8 @@ class VaeModel final : public GenerativeModel {
   // library_size <= 0 means the manifest's median_library_size.
   absl::StatusOr<DenseMatrix> Generate(int64_t n, const CovariateCodes& covariates, uint64_t seed,
                                        float library_size, bool sample_counts) const override;
+  // One decoder pass over every valid call's rows; see GenerativeModel::GenerateBatch.
+  std::vector<absl::StatusOr<DenseMatrix>> GenerateBatch(const std::vector<GenerateCall>& calls) const override;
   absl::StatusOr<DenseMatrix> PredictPerturbation(const DenseMatrix& x, const CovariateCodes& covariates,
                                                   const std::string& source, const std::string& target,
                                                   PerturbationMethod method,
@@ -67,6 +69,8 @@ class VaeModel final : public GenerativeModel {
   VaeModel(ModelManifest manifest, VaeModule module, torch::Device device);
 
   bool negative_binomial() const;
+  // Generate's argument checks for one call (INVALID_ARGUMENT / FAILED_PRECONDITION).
+  absl::Status CheckGenerateCall(const GenerateCall& call) const;
   // INVALID_ARGUMENT unless `matrix` is valid, finite and has `cols` columns.
   absl::Status ValidateMatrix(const DenseMatrix& matrix, int64_t cols, const std::string& field,
                               const std::string& cols_name) const;
@@ -74,11 +78,17 @@ class VaeModel final : public GenerativeModel {
   absl::StatusOr<torch::Tensor> LibrarySizes(const std::vector<float>& library_size, int64_t rows) const;
   // The conditioned covariates as an int64 rows x K tensor on the device (undefined for a "vae").
   torch::Tensor CovariateTensor(const CovariateCodes& covariates, int64_t rows) const;
+  // `matrix` as a float tensor on the device. On the CPU it aliases matrix's memory: use it only while
+  // `matrix` lives, and never write to it.
   torch::Tensor ToDevice(const DenseMatrix& matrix) const;
+
+  // Generate's row-independent decoder (defined in vae_model.cc); null off the CPU.
+  struct ExactDecoder;
 
   const ModelManifest manifest_;
   const VaeModule module_;
   const torch::Device device_;
+  std::shared_ptr<const ExactDecoder> exact_decoder_;
 };
 
 // Checks mixed covariate weights against the manifest: either empty (only allowed when the model is not

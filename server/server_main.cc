@@ -6,12 +6,14 @@
 // SIGINT / SIGTERM drain running calls for up to --drain_seconds, then the process exits 0.
 #include <signal.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
@@ -20,9 +22,11 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/logging.h"
 #include "common/shutdown_signals.h"
+#include "models/vae_model.h"
 #include "server/grpc/genailab_server.h"
 #include "spdlog/spdlog.h"
 
@@ -79,11 +83,23 @@ bool IsDevice(const std::string& device) {
   return absl::StartsWith(device, "cuda:") && absl::SimpleAtoi(device.substr(5), &index) && index >= 0;
 }
 
+// The CUDA device the models run on (for the GPU memory gauges): N for cuda:N, cuda:0 for auto when
+// LibTorch sees CUDA; none on CPU.
+std::vector<int> GpuMemoryDevices(const std::string& device) {
+  int index = 0;
+  if (absl::StartsWith(device, "cuda:") && absl::SimpleAtoi(device.substr(5), &index)) return {index};
+  if (device != "auto") return {};
+  const absl::StatusOr<torch::Device> resolved = ResolveDevice(device);
+  if (!resolved.ok() || !resolved->is_cuda()) return {};
+  return {std::max<int>(0, resolved->index())};
+}
+
 // The batching, instance, version-policy and streaming flags. INVALID_ARGUMENT naming the flag.
 absl::Status ParseEngineFlags(GenailabServer::Options* server) {
   if (!IsDevice(server->device)) {
     return absl::InvalidArgumentError(absl::StrCat("--device must be auto, cpu or cuda:N, got '", server->device, "'"));
   }
+  server->gpu_memory_devices = GpuMemoryDevices(server->device);
   server->instances_per_device = absl::GetFlag(FLAGS_instances_per_device);
   server->max_batch_cells = absl::GetFlag(FLAGS_max_batch_cells);
   server->max_queue_delay = absl::Microseconds(static_cast<int64_t>(absl::GetFlag(FLAGS_max_queue_delay_ms) * 1000));
@@ -164,6 +180,10 @@ int Run(const RunOptions& options, const sigset_t& signals) {
 int main(int argc, char** argv) {
   // Before any thread starts, so only the signal thread receives them.
   const sigset_t signals = genailab::BlockShutdownSignals();
+  // Debian's Abseil is built with its debug deadlock detection on: every absl::Mutex (ours and gRPC's)
+  // would record its lock order in a global graph on every acquisition. That is a test-time aid, not
+  // something to pay per request in production.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
 
   absl::SetProgramUsageMessage("Serves genailab generative models over gRPC. See --help.");
   absl::ParseCommandLine(argc, argv);

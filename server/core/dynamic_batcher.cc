@@ -62,37 +62,41 @@ absl::Status DynamicBatcher::Enqueue(std::unique_ptr<BatchTask>& task) {
     task->enqueued_at = absl::Now();
     queued_cells_ += task->cells();
     queue_.push_back(std::move(task));
+    pending_.fetch_add(1, std::memory_order_relaxed);
   }
   AddPending(1);
   return absl::OkStatus();
 }
 
-int64_t DynamicBatcher::pending() const {
-  absl::MutexLock lock(&mu_);
-  return static_cast<int64_t>(queue_.size()) + running_;
-}
+int64_t DynamicBatcher::pending() const { return pending_.load(std::memory_order_relaxed); }
 
 void DynamicBatcher::AddPending(int64_t delta) {
   if (options_.metrics != nullptr) options_.metrics->AddPendingRequests(options_.name, delta);
 }
 
+absl::Status DynamicBatcher::WhyNotRun(const BatchTask& task, absl::Time now, bool check_cancelled) const {
+  if (task.deadline <= now) {
+    return absl::DeadlineExceededError(absl::StrCat("deadline expired after ",
+                                                    absl::FormatDuration(now - task.enqueued_at),
+                                                    " in the queue of model '", options_.name, "'"));
+  }
+  if (check_cancelled && task.is_cancelled && task.is_cancelled()) {
+    return absl::CancelledError("request cancelled while queued");
+  }
+  return absl::OkStatus();
+}
+
 void DynamicBatcher::DropDeadTasks(
     absl::Time now, std::vector<std::pair<std::unique_ptr<BatchTask>, absl::Status>>* dropped) {
+  // Deadlines only: a comparison per task. Cancellation probes (which take the call's own lock) run
+  // outside mu_, on the tasks of the batch being formed (Loop).
   for (auto it = queue_.begin(); it != queue_.end();) {
-    BatchTask& task = **it;
-    absl::Status why;
-    if (task.deadline <= now) {
-      why = absl::DeadlineExceededError(
-          absl::StrCat("deadline expired after ", absl::FormatDuration(now - task.enqueued_at),
-                       " in the queue of model '", options_.name, "'"));
-    } else if (task.is_cancelled && task.is_cancelled()) {
-      why = absl::CancelledError("request cancelled while queued");
-    }
+    absl::Status why = WhyNotRun(**it, now, /*check_cancelled=*/false);
     if (why.ok()) {
       ++it;
       continue;
     }
-    queued_cells_ -= task.cells();
+    queued_cells_ -= (*it)->cells();
     dropped->emplace_back(std::move(*it), std::move(why));
     it = queue_.erase(it);
   }
@@ -129,7 +133,9 @@ std::vector<std::unique_ptr<BatchTask>> DynamicBatcher::NextBatch(
     it = queue_.erase(it);
     if (cells >= options_.max_batch_cells) break;
   }
-  running_ = static_cast<int64_t>(batch.size());
+  // Queued tasks that expire while this batch runs are failed when the next batch is formed; the
+  // deadline check above is the cheap part, so it stays under the lock. Cancellation is probed by the
+  // caller, outside the lock.
   return batch;
 }
 
@@ -137,8 +143,24 @@ void DynamicBatcher::Loop() {
   while (true) {
     std::vector<std::pair<std::unique_ptr<BatchTask>, absl::Status>> dropped;
     std::vector<std::unique_ptr<BatchTask>> batch = NextBatch(&dropped);
+    // Cancelled tasks never run: probe the batch's tasks now, outside the lock.
+    if (!batch.empty()) {
+      const absl::Time now = absl::Now();
+      std::vector<std::unique_ptr<BatchTask>> live;
+      live.reserve(batch.size());
+      for (auto& task : batch) {
+        absl::Status why = WhyNotRun(*task, now, /*check_cancelled=*/true);
+        if (why.ok()) {
+          live.push_back(std::move(task));
+        } else {
+          dropped.emplace_back(std::move(task), std::move(why));
+        }
+      }
+      batch = std::move(live);
+    }
     for (auto& entry : dropped) entry.first->Fail(entry.second);
     AddPending(-static_cast<int64_t>(dropped.size()));
+    pending_.fetch_sub(static_cast<int64_t>(dropped.size()), std::memory_order_relaxed);
     if (batch.empty()) {
       absl::MutexLock lock(&mu_);
       if (stopping_ && queue_.empty()) return;
@@ -155,8 +177,8 @@ void DynamicBatcher::Loop() {
     const absl::Duration elapsed = absl::Now() - start;
     if (options_.metrics != nullptr) options_.metrics->RecordBatch(options_.name, cells, elapsed);
     AddPending(-tasks);
+    pending_.fetch_sub(tasks, std::memory_order_relaxed);
     absl::MutexLock lock(&mu_);
-    running_ = 0;
     batch_time_ = batch_time_ == absl::ZeroDuration() ? elapsed : (batch_time_ * 7 + elapsed) / 8;
     tasks_per_batch_x16_ = (tasks_per_batch_x16_ * 7 + tasks * 16) / 8;
   }

@@ -6,7 +6,9 @@
 // since that task was enqueued or enough cells are queued to fill max_batch_cells, then takes, in
 // queue order, every task with the head's key that still fits (the head always fits, even when it is
 // larger than max_batch_cells on its own). Tasks whose deadline has passed never run (DEADLINE_EXCEEDED)
-// and cancelled ones are dropped (CANCELLED) when a batch is formed.
+// and cancelled ones are dropped (CANCELLED) when a batch is formed (deadlines are checked for the whole
+// queue under the lock; the cancellation probe, which may take the call's own lock, runs outside it on
+// the tasks of the batch being formed).
 //
 // Back-pressure: at most max_queue_tasks wait; Enqueue() then answers RESOURCE_EXHAUSTED at once, with
 // a retry hint (WithRetryAfter in batch_scheduler.h) estimated from recent batch times and the queue's
@@ -22,6 +24,7 @@
 #ifndef GENAILAB_SERVER_CORE_DYNAMIC_BATCHER_H_
 #define GENAILAB_SERVER_CORE_DYNAMIC_BATCHER_H_
 
+#include <atomic>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -77,9 +80,11 @@ class DynamicBatcher final : public BatchScheduler {
   // run into `dropped` with the status to fail them with.
   std::vector<std::unique_ptr<BatchTask>> NextBatch(
       std::vector<std::pair<std::unique_ptr<BatchTask>, absl::Status>>* dropped);
-  // Moves expired or cancelled queued tasks into `dropped`.
+  // Moves expired queued tasks into `dropped`.
   void DropDeadTasks(absl::Time now, std::vector<std::pair<std::unique_ptr<BatchTask>, absl::Status>>* dropped)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Why `task` must not run at `now` (expired, or cancelled when `check_cancelled`); OK if it may.
+  absl::Status WhyNotRun(const BatchTask& task, absl::Time now, bool check_cancelled) const;
   void AddPending(int64_t delta);
 
   const Options options_;
@@ -88,11 +93,13 @@ class DynamicBatcher final : public BatchScheduler {
   mutable absl::Mutex mu_;
   std::deque<std::unique_ptr<BatchTask>> queue_ ABSL_GUARDED_BY(mu_);
   int64_t queued_cells_ ABSL_GUARDED_BY(mu_) = 0;
-  int64_t running_ ABSL_GUARDED_BY(mu_) = 0;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   // Exponential moving average of batch run times, for the retry hint.
   absl::Duration batch_time_ ABSL_GUARDED_BY(mu_) = absl::ZeroDuration();
   int64_t tasks_per_batch_x16_ ABSL_GUARDED_BY(mu_) = 16;
+  // Queued + running tasks, readable without mu_ (pending() is asked on every request to pick the least
+  // busy instance).
+  std::atomic<int64_t> pending_{0};
 
   std::thread worker_;
 };

@@ -64,17 +64,32 @@ std::string HyperparametersJson(const ModelManifest& manifest) {
   return object.dump();
 }
 
+// True when `names` are exactly `genes`, in order (and not empty).
+bool SameNames(const google::protobuf::RepeatedPtrField<std::string>& names, const std::vector<std::string>& genes) {
+  if (names.empty() || static_cast<size_t>(names.size()) != genes.size()) return false;
+  for (int i = 0; i < names.size(); ++i) {
+    if (names.Get(i) != genes[static_cast<size_t>(i)]) return false;
+  }
+  return true;
+}
+
 // Decodes request cells and brings them into model space (gene order, preprocessing).
 absl::StatusOr<ModelInput> ToModelInput(const ModelManifest& manifest, const v1::Matrix& cells,
                                         const v1::GeneMatching& gene_matching) {
   GENAILAB_ASSIGN_OR_RETURN(DenseMatrix request, MatrixFromProto(cells, "cells"));
-  GeneMatchingOptions options;
-  options.zero_fill_missing = gene_matching.zero_fill_missing();
-  options.ignore_unknown = gene_matching.ignore_unknown();
-  GENAILAB_ASSIGN_OR_RETURN(const GeneMatcher matcher,
-                            GeneMatcher::Create(ColumnNames(cells), manifest.gene_names, options, "cells"));
   ModelInput input;
-  GENAILAB_ASSIGN_OR_RETURN(input.x, matcher.Apply(request));
+  if (SameNames(cells.column_names(), manifest.gene_names)) {
+    // The usual case: the request names the model's genes in the model's order. Matching would be the
+    // identity, so skip building the matcher (a hash map of every gene name, per request).
+    input.x = std::move(request);
+  } else {
+    GeneMatchingOptions options;
+    options.zero_fill_missing = gene_matching.zero_fill_missing();
+    options.ignore_unknown = gene_matching.ignore_unknown();
+    GENAILAB_ASSIGN_OR_RETURN(const GeneMatcher matcher,
+                              GeneMatcher::Create(ColumnNames(cells), manifest.gene_names, options, "cells"));
+    GENAILAB_ASSIGN_OR_RETURN(input.x, matcher.Apply(request));
+  }
   if (IsNegativeBinomial(manifest)) input.library_size = RowSums(input.x);
   if (manifest.preprocessing.normalize_total > 0) NormalizeTotal(&input.x, manifest.preprocessing.normalize_total);
   if (manifest.preprocessing.log1p) Log1p(&input.x);
@@ -169,7 +184,10 @@ void GenerativeCore::FillModelInfo(const ServableModel& servable, const ModelMan
     for (const std::string& value : spec.values) covariate->add_values(value);
   }
   info->set_latent_dim(manifest.latent_dim);
-  for (const char* rpc : {"Encode", "Decode", "Generate"}) info->add_supported_rpcs(rpc);
+  if (servable.model->HasLatentSpace()) {
+    for (const char* rpc : {"Encode", "Decode"}) info->add_supported_rpcs(rpc);
+  }
+  info->add_supported_rpcs("Generate");
   if (!manifest.condition_key.empty()) info->add_supported_rpcs("PredictPerturbation");
   if (manifest.model_type == "vae" || manifest.model_type == "cvae") {
     for (const char* rpc : {"Interpolate", "TraverseLatent"}) info->add_supported_rpcs(rpc);

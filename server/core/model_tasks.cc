@@ -71,10 +71,21 @@ void RowTask::RunBatch(const GenerativeModel& model, std::vector<std::unique_ptr
 }
 
 void GenerateTask::RunBatch(const GenerativeModel& model, std::vector<std::unique_ptr<BatchTask>>& batch) {
+  std::vector<GenerativeModel::GenerateCall> calls;
+  calls.reserve(batch.size());
   for (auto& task : batch) {
-    GenerateTask& generate = static_cast<GenerateTask&>(*task);
-    const GenerateArgs& a = generate.args_;
-    generate.completion_->Set(model.Generate(a.n, a.codes, a.seed, a.library_size, a.sample_counts));
+    const GenerateArgs& a = static_cast<GenerateTask&>(*task).args_;
+    calls.push_back({a.n, &a.codes, a.seed, a.library_size, a.sample_counts});
+  }
+  std::vector<absl::StatusOr<DenseMatrix>> cells = model.GenerateBatch(calls);
+  for (size_t i = 0; i < batch.size(); ++i) {
+    GenerateTask& generate = static_cast<GenerateTask&>(*batch[i]);
+    if (cells.size() != batch.size()) {
+      generate.completion_->Set(absl::InternalError(absl::StrCat(
+          "model returned ", cells.size(), " results for a batch of ", batch.size(), " Generate calls")));
+      continue;
+    }
+    generate.completion_->Set(std::move(cells[i]));
   }
 }
 

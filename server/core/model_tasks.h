@@ -4,9 +4,10 @@
 //     batch_key (the call and every argument that is not per row) are merged into ONE model call on
 //     the concatenated rows, and each task gets its own rows back; a row-wise model gives every request
 //     the same result as alone.
-//   GenerateTask: one seeded Generate call. Tasks of a batch run one model call each, because the model
-//     draws a request's latents from a generator seeded by that request; so a request's cells never
-//     depend on its batch companions.
+//   GenerateTask: one seeded Generate call. The tasks of a batch run as ONE GenerativeModel::GenerateBatch
+//     call: the model draws each task's latents (and count noise) from a generator seeded by that task,
+//     runs one decoder pass over all of them and splits the result, so a request's cells never depend
+//     on its batch companions (bit for bit).
 //   GenerationSessionTask / PerturbationSessionTask: iterative sampling through a StepScheduler.
 //
 // Every task completes its RequestCompletion exactly once. Thread-safety: as BatchTask.

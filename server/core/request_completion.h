@@ -1,7 +1,7 @@
 // RequestCompletion<T>: the result slot shared by a request handler and the task it handed to a
 // scheduler. The task Set()s the result once (later calls are ignored); the handler Wait()s for it,
 // giving up at the request's deadline (DEADLINE_EXCEEDED) or when the request is cancelled (CANCELLED,
-// polled every 20 ms). Giving up does not retract the task: the scheduler drops it before it runs
+// polled every kCancelPollInterval). Giving up does not retract the task: the scheduler drops it before it runs
 // (it sees the same deadline and cancellation), and a late Set() lands in the shared slot harmlessly.
 //
 // Thread-safety: Set and Wait may be called from different threads. Held by std::shared_ptr.
@@ -27,6 +27,12 @@ struct CallContext {
   std::function<bool()> is_cancelled;
 };
 
+// How often a waiting handler looks at its call's cancellation. The schedulers drop a cancelled task when
+// its batch is formed (and Set() its completion at once), so this poll only matters for a task stuck
+// behind long-running work; each poll wakes a sleeping handler thread, which under load (many waiting
+// calls, short batches) costs a context switch per call.
+inline constexpr absl::Duration kCancelPollInterval = absl::Milliseconds(100);
+
 template <typename T>
 class RequestCompletion {
  public:
@@ -46,7 +52,7 @@ class RequestCompletion {
         return absl::DeadlineExceededError("deadline expired while the request waited for the model");
       }
       if (call.is_cancelled && call.is_cancelled()) return absl::CancelledError("request cancelled");
-      mu_.AwaitWithDeadline(absl::Condition(&done), std::min(call.deadline, now + absl::Milliseconds(20)));
+      mu_.AwaitWithDeadline(absl::Condition(&done), std::min(call.deadline, now + kCancelPollInterval));
     }
     return std::move(result_);
   }

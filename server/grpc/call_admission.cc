@@ -1,33 +1,49 @@
 #include "server/grpc/call_admission.h"
 
+#include <algorithm>
+
+#include "absl/time/clock.h"
+
 namespace genailab {
+namespace {
+
+constexpr int64_t kDraining = 1;
+constexpr int64_t kOneCall = 2;
+
+}  // namespace
 
 bool CallAdmission::Enter() {
-  absl::MutexLock lock(&mu_);
-  if (!accepting_) return false;
-  ++in_flight_;
-  return true;
+  // Count the call first, then look at the flag: a WaitIdle() that saw zero calls after setting the flag
+  // can no longer be joined by a call that goes on to run.
+  const int64_t state = state_.fetch_add(kOneCall, std::memory_order_acq_rel) + kOneCall;
+  if ((state & kDraining) == 0) return true;
+  Leave();
+  return false;
 }
 
 void CallAdmission::Leave() {
-  absl::MutexLock lock(&mu_);
-  --in_flight_;
+  const int64_t state = state_.fetch_sub(kOneCall, std::memory_order_acq_rel) - kOneCall;
+  if (state == kDraining) {
+    // The last call left while draining: let WaitIdle re-evaluate its condition.
+    absl::MutexLock lock(&mu_);
+  }
 }
 
-void CallAdmission::StopAccepting() {
-  absl::MutexLock lock(&mu_);
-  accepting_ = false;
-}
+void CallAdmission::StopAccepting() { state_.fetch_or(kDraining, std::memory_order_acq_rel); }
 
-bool CallAdmission::accepting() const {
-  absl::MutexLock lock(&mu_);
-  return accepting_;
-}
+bool CallAdmission::accepting() const { return (state_.load(std::memory_order_acquire) & kDraining) == 0; }
 
 bool CallAdmission::WaitIdle(absl::Time deadline) {
   absl::MutexLock lock(&mu_);
-  const auto idle = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return in_flight_ == 0; };
-  return mu_.AwaitWithDeadline(absl::Condition(&idle), deadline);
+  const auto idle = [this] { return state_.load(std::memory_order_acquire) < kOneCall; };
+  // The condition reads an atomic that changes without the mutex: wait in short slices so that a wake-up
+  // lost between a check and the wait costs at most one slice.
+  while (!idle()) {
+    const absl::Time now = absl::Now();
+    if (now >= deadline) return false;
+    mu_.AwaitWithDeadline(absl::Condition(&idle), std::min(deadline, now + absl::Milliseconds(10)));
+  }
+  return true;
 }
 
 }  // namespace genailab

@@ -2,10 +2,14 @@
 // graceful shutdown can wait for them. After StopAccepting(), Enter() refuses (the service answers
 // UNAVAILABLE) while calls already admitted run to the end.
 //
+// Enter() and Leave() are lock-free (one atomic each), since every call passes them; only draining
+// (StopAccepting, WaitIdle) takes the mutex.
+//
 // Thread-safety: thread-safe; every method may be called from any thread.
 #ifndef GENAILAB_SERVER_GRPC_CALL_ADMISSION_H_
 #define GENAILAB_SERVER_GRPC_CALL_ADMISSION_H_
 
+#include <atomic>
 #include <cstdint>
 
 #include "absl/base/thread_annotations.h"
@@ -42,9 +46,10 @@ class CallAdmission {
   };
 
  private:
-  mutable absl::Mutex mu_;
-  bool accepting_ ABSL_GUARDED_BY(mu_) = true;
-  int64_t in_flight_ ABSL_GUARDED_BY(mu_) = 0;
+  // Bit 0: draining; the rest: twice the calls in flight.
+  std::atomic<int64_t> state_{0};
+  // Wakes WaitIdle; Leave() takes it only while draining.
+  absl::Mutex mu_;
 };
 
 }  // namespace genailab

@@ -1,5 +1,6 @@
 #include "server/grpc/genailab_server.h"
 
+#include <cstdlib>
 #include <limits>
 #include <utility>
 
@@ -12,6 +13,7 @@
 #include "grpcpp/server_builder.h"
 #include "models/checkpoint.h"
 #include "prometheus/registry.h"
+#include "server/core/nvml_memory_reader.h"
 #include "server/grpc/generative_service.h"
 #include "server/kserve/kserve_service.h"
 #include "common/http/metrics_endpoint.h"
@@ -21,8 +23,15 @@ namespace genailab {
 namespace {
 
 constexpr char kServiceName[] = "genailab.v1.GenerativeService";
+// Idle gRPC handler threads kept for the next calls (see Start()).
+constexpr int kMaxIdleHandlerThreads = 256;
 
 std::string ModelHealthName(const std::string& model) { return absl::StrCat("genailab.model.", model); }
+
+absl::StatusOr<std::unique_ptr<GpuMemoryReader>> OpenNvml() {
+  GENAILAB_ASSIGN_OR_RETURN(std::unique_ptr<NvmlMemoryReader> reader, NvmlMemoryReader::Create({}));
+  return std::unique_ptr<GpuMemoryReader>(std::move(reader));
+}
 
 }  // namespace
 
@@ -52,6 +61,17 @@ absl::StatusOr<std::unique_ptr<GenailabServer>> GenailabServer::Create(Options o
   if (!opts.metrics_address.empty()) {
     server->registry_ = std::make_shared<prometheus::Registry>();
     GENAILAB_ASSIGN_OR_RETURN(server->metrics_, ServerMetrics::Create(server->registry_));
+    if (!opts.gpu_memory_devices.empty()) {
+      GpuMemoryMonitor::Options gpu;
+      gpu.cuda_devices = opts.gpu_memory_devices;
+      if (const char* visible = std::getenv("CUDA_VISIBLE_DEVICES"); visible != nullptr) {
+        gpu.cuda_visible_devices = visible;
+      }
+      gpu.metrics = server->metrics_.get();
+      absl::StatusOr<std::unique_ptr<GpuMemoryReader>> reader =
+          opts.open_gpu_memory_reader ? opts.open_gpu_memory_reader() : OpenNvml();
+      GENAILAB_ASSIGN_OR_RETURN(server->gpu_memory_, GpuMemoryMonitor::Create(std::move(gpu), std::move(reader)));
+    }
   }
   ModelManager::Options manager_options;
   manager_options.repository_root = opts.repository_root;
@@ -61,6 +81,7 @@ absl::StatusOr<std::unique_ptr<GenailabServer>> GenailabServer::Create(Options o
   manager_options.metrics = server->metrics_.get();
   GenailabServer* raw = server.get();
   manager_options.on_model_loaded = [raw](const ServableModel& model) { raw->OnModelLoaded(model); };
+  manager_options.on_model_unavailable = [raw](const std::string& model) { raw->OnModelUnavailable(model); };
   manager_options.instances = opts.instances_per_device;
   manager_options.batching.max_batch_cells = opts.max_batch_cells;
   manager_options.batching.max_queue_delay = opts.max_queue_delay;
@@ -112,6 +133,10 @@ absl::Status GenailabServer::Start() {
   builder.AddListeningPort(options_.grpc_address, security_->credentials(), &port);
   builder.SetMaxReceiveMessageSize(static_cast<int>(options_.max_message_bytes));
   builder.SetMaxSendMessageSize(static_cast<int>(options_.max_message_bytes));
+  // Handlers block while their request waits in a model queue, so many calls are in flight at once.
+  // gRPC's default (at most 2 idle pollers) makes every finished handler thread exit and every new call
+  // start one: a thread created and destroyed per request under load. Keep idle threads instead.
+  builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MAX_POLLERS, kMaxIdleHandlerThreads);
   builder.RegisterService(service_.get());
   builder.RegisterService(kserve_service_.get());
   server_ = builder.BuildAndStart();
@@ -138,11 +163,16 @@ absl::Status GenailabServer::Start() {
   return absl::OkStatus();
 }
 
-void GenailabServer::OnModelLoaded(const ServableModel& model) {
+void GenailabServer::OnModelLoaded(const ServableModel& model) { SetModelHealth(model.name, true); }
+
+void GenailabServer::OnModelUnavailable(const std::string& model) { SetModelHealth(model, false); }
+
+void GenailabServer::SetModelHealth(const std::string& model, bool serving) {
   absl::MutexLock lock(&mu_);
-  if (!started_ || shutting_down_) return;  // Start() publishes the models loaded before it.
+  // Start() publishes the models served before it; Shutdown() has turned everything NOT_SERVING.
+  if (!started_ || shutting_down_) return;
   grpc::HealthCheckServiceInterface* health = server_->GetHealthCheckService();
-  if (health != nullptr) health->SetServingStatus(ModelHealthName(model.name), true);
+  if (health != nullptr) health->SetServingStatus(ModelHealthName(model), serving);
 }
 
 void GenailabServer::Shutdown(absl::Time deadline) {
@@ -171,6 +201,10 @@ void GenailabServer::RefreshMemoryGauges() {
   while (true) {
     if (absl::Status updated = metrics_->UpdateProcessMemory(); !updated.ok()) {
       spdlog::debug("{}", updated.ToString());
+    }
+    if (gpu_memory_ != nullptr) {
+      // Failures are logged once by the monitor.
+      (void)gpu_memory_->Update();
     }
     if (options_.device_memory_bytes) {
       const absl::StatusOr<int64_t> bytes = options_.device_memory_bytes();
