@@ -180,23 +180,28 @@ class Client:
                            index=[str(i) for i in range(latent.shape[0])])
         return _anndata(response.expression, obs)
 
-    def generate(self, groups, *, model, version=0, seed=0, library_size=0.0, sample_counts=False):
+    def generate(self, groups, *, model, version=0, seed=0, library_size=0.0, sample_counts=False,
+                 sampler="", steps=0, eta=0.0, guidance_scale=0.0):
         """AnnData of generated cells, groups in order, with each cell's covariates in obs.
 
         groups: [(covariates dict, n_cells), ...], e.g. [({"cell_type": "B"}, 100)].
+        sampler, steps, eta, guidance_scale: iterative models (diffusion, flow matching) only; empty / 0 =
+        the model's defaults; get_model(...).samplers lists the samplers a model accepts. The same seed and
+        options give the same cells.
         """
         request = pb.GenerateRequest(
             model=pb.ModelSpec(name=model, version=version), seed=seed, library_size=library_size,
             sample_counts=sample_counts,
             groups=[pb.GenerationGroup(covariates={k: str(v) for k, v in covariates.items()}, n_cells=n)
-                    for covariates, n in groups])
+                    for covariates, n in groups],
+            sampler=_sampler_options(sampler, steps, eta, guidance_scale))
         response = self._call(self._stub.Generate, request)
         obs = pd.DataFrame({column.name: list(column.values) for column in response.covariates},
                            index=[str(i) for i in range(response.cells.rows)])
         return _anndata(response.cells, obs)
 
     def generate_stream(self, groups, *, model, version=0, seed=0, library_size=0.0, sample_counts=False,
-                        chunk_cells=0):
+                        chunk_cells=0, sampler="", steps=0, eta=0.0, guidance_scale=0.0):
         """Like generate(), but yields the cells as AnnData chunks of `chunk_cells` cells (0 = the server's
         default) as they arrive, so that large requests never sit in one message or in memory at once.
         The chunks, concatenated, equal generate()'s answer for the same arguments."""
@@ -205,7 +210,8 @@ class Client:
                 model=pb.ModelSpec(name=model, version=version), seed=seed, library_size=library_size,
                 sample_counts=sample_counts,
                 groups=[pb.GenerationGroup(covariates={k: str(v) for k, v in covariates.items()}, n_cells=n)
-                        for covariates, n in groups]),
+                        for covariates, n in groups],
+                sampler=_sampler_options(sampler, steps, eta, guidance_scale)),
             chunk_cells=chunk_cells)
         first_cell = 0
         try:
@@ -219,11 +225,12 @@ class Client:
 
     def predict_perturbation(self, adata, source, target, covariate_keys=(), *, model, version=0,
                              method="default", layer=None, zero_fill_missing=False, ignore_unknown=False,
-                             seed=0):
+                             seed=0, sampler="", steps=0, eta=0.0, guidance_scale=0.0):
         """AnnData of the cells in `adata` (under `source`) predicted under `target`.
 
         covariate_keys: obs columns other than the condition that the model is conditioned on.
         method: "default", "latent_arithmetic" (scGen) or "counterfactual" (conditional models).
+        seed, sampler, steps, eta, guidance_scale: iterative models only, as in generate().
         The result's obs is a copy of adata.obs with the model's condition column (if any) set to `target`.
         """
         if method not in _METHODS:
@@ -234,7 +241,7 @@ class Client:
             covariates=_covariate_columns(adata, covariate_keys),
             source_condition=source, target_condition=target, method=_METHODS[method],
             gene_matching=pb.GeneMatching(zero_fill_missing=zero_fill_missing, ignore_unknown=ignore_unknown),
-            seed=seed)
+            seed=seed, sampler=_sampler_options(sampler, steps, eta, guidance_scale))
         response = self._call(self._stub.PredictPerturbation, request)
         obs = adata.obs.copy()
         condition_key = self.get_model(model, response.model.version).condition_key
@@ -270,3 +277,13 @@ def _anndata(matrix, obs):
     obs = obs.copy()
     obs.index = obs.index.astype(str)
     return anndata.AnnData(X=values, obs=obs, var=pd.DataFrame(index=[str(g) for g in genes]))
+
+
+def _sampler_options(sampler, steps, eta, guidance_scale):
+    if steps < 0:
+        raise ValueError(f"steps must be >= 0, got {steps}")
+    if not 0.0 <= eta <= 1.0:
+        raise ValueError(f"eta must be in [0, 1], got {eta}")
+    if guidance_scale < 0:
+        raise ValueError(f"guidance_scale must be >= 0, got {guidance_scale}")
+    return pb.SamplerOptions(sampler=sampler, steps=steps, eta=eta, guidance_scale=guidance_scale)

@@ -38,7 +38,8 @@ def _run(argv, log_path):
 class TinyModelServer:
     """Trains MODEL on synthetic data under `directory` and serves it. Not thread-safe."""
 
-    def __init__(self, directory, epochs=20, extra_server_flags=()):
+    def __init__(self, directory, epochs=20, extra_server_flags=(), flow_model=None):
+        """flow_model: if set, also trains a small flow-matching model of that name (an iterative model)."""
         self.directory = directory
         self.data_path = os.path.join(directory, "synthetic.h5ad")
         self.repository = os.path.join(directory, "repository")
@@ -46,6 +47,7 @@ class TinyModelServer:
         self.server_log = os.path.join(directory, "server.log")
         self._epochs = epochs
         self._extra_server_flags = list(extra_server_flags)
+        self._flow_model = flow_model
         self._process = None
         self.exit_code = None
         self.grpc_port = 0
@@ -65,6 +67,12 @@ class TinyModelServer:
               f"--epochs={self._epochs}", "--latent_dim=4", "--hidden_dims=32", "--seed=1",
               "--kl_warmup_epochs=2"],
              self.train_log)
+        if self._flow_model:
+            _run([runfile("trainer/genailab-train"), f"--data={self.data_path}", f"--model={self._flow_model}",
+                  f"--repository={self.repository}", "--model_type=flow_matching",
+                  f"--covariate_keys={','.join(COVARIATE_KEYS)}", f"--condition_key={CONDITION_KEY}",
+                  "--epochs=3", "--pca_components=4", "--hidden_dims=32,32", "--seed=1", "--sampling_steps=4"],
+                 os.path.join(self.directory, "train_flow.log"))
         self._process, ports = start_daemon(
             [runfile("server/genailab-server"), f"--repository={self.repository}",
              "--grpc_address=127.0.0.1:0", "--metrics_address=127.0.0.1:0", "--device=cpu", "--drain_seconds=5"]
