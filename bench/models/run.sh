@@ -5,7 +5,7 @@
 # per-gene means over all genes and the top-100 Wilcoxon genes, MMD, energy distance), next to the
 # baselines "no change" and "mean shift in gene space". Sampling speed: DDIM 50 steps and flow matching 10
 # steps against 1000-step ancestral DDPM. Writes bench/results/models.{json,md}.
-# Usage: bench/models/run.sh   (env: OUT=work folder, EPOCHS_VAE, EPOCHS_ITERATIVE, THREADS, TASK)
+# Usage: bench/models/run.sh   (env: OUT=work folder, EPOCHS_VAE, EPOCHS_ITERATIVE, THREADS, TASK, DATA_SEED)
 #   TASK=shared (default): the held-out type's response is the shared program plus a type-specific
 #     program no training cell shows; results in bench/results/models.{json,md}.
 #   TASK=state_dependent: each cell's response scales with a responsiveness state that a receptor gene
@@ -26,12 +26,15 @@ case "$TASK" in
     RESULTS=bench/results/models_state_dependent ;;
   *) echo "TASK must be shared or state_dependent, got '$TASK'" >&2; exit 2 ;;
 esac
+# The dataset's seed (genailab-synth --seed); results of another seed than 1 get a _seed<N> suffix.
+DATA_SEED=${DATA_SEED:-1}
+if [[ "$DATA_SEED" != 1 ]]; then RESULTS="${RESULTS}_seed${DATA_SEED}"; fi
 rm -rf "$OUT" && mkdir -p "$OUT"
 
 bazel build //data:genailab-synth //trainer:genailab-train //eval:genailab-eval \
   //bench/models:genailab-bench-predict 2>&1 | grep -v linux-sandbox | tail -1
 BIN=bazel-bin
-"$BIN/data/genailab-synth" --out="$OUT/data.h5ad" --seed=1 ${SYNTH_FLAGS[@]+"${SYNTH_FLAGS[@]}"} >/dev/null
+"$BIN/data/genailab-synth" --out="$OUT/data.h5ad" --seed="$DATA_SEED" ${SYNTH_FLAGS[@]+"${SYNTH_FLAGS[@]}"} >/dev/null
 
 now() { date +%s.%N; }
 TRAIN_TIMES="$OUT/train_times.txt"
@@ -46,7 +49,7 @@ train() {  # name, extra flags...
   echo "trained $name"
 }
 train cvae --model_type=cvae --latent_dim=10 --hidden_dims=128,64 --epochs="$EPOCHS_VAE" --beta=1
-train scgen --model_type=vae --latent_dim=10 --hidden_dims=128,64 --epochs="$EPOCHS_VAE" --beta=1
+train scgen --model_type=vae --covariate_keys= --latent_dim=10 --hidden_dims=128,64 --epochs="$EPOCHS_VAE" --beta=1
 train beta_vae --model_type=cvae --latent_dim=10 --hidden_dims=128,64 --epochs="$EPOCHS_VAE" --beta=4
 train diffusion --model_type=diffusion --pca_components=50 --hidden_dims=256,256 --epochs="$EPOCHS_ITERATIVE" \
   --lr=2e-3 --noise_schedule=cosine
