@@ -53,6 +53,10 @@ train scgen --model_type=vae --covariate_keys= --latent_dim=10 --hidden_dims=128
 train beta_vae --model_type=cvae --latent_dim=10 --hidden_dims=128,64 --epochs="$EPOCHS_VAE" --beta=4
 train diffusion --model_type=diffusion --pca_components=50 --hidden_dims=256,256 --epochs="$EPOCHS_ITERATIVE" \
   --lr=2e-3 --noise_schedule=cosine
+train latent_diffusion --model_type=diffusion --representation=vae_latent --latent_dim=10 \
+  --hidden_dims=256,256 --epochs="$EPOCHS_ITERATIVE" --lr=2e-3 --noise_schedule=cosine
+train latent_diffusion_plain_vae --model_type=diffusion --representation=vae_latent --vae_covariates=none \
+  --latent_dim=10 --hidden_dims=256,256 --epochs="$EPOCHS_ITERATIVE" --lr=2e-3 --noise_schedule=cosine
 train flow --model_type=flow_matching --pca_components=50 --hidden_dims=256,256 --epochs="$EPOCHS_ITERATIVE" \
   --lr=2e-3
 
@@ -76,6 +80,9 @@ predict beta_vae --checkpoint="$OUT/repo/beta_vae/1"
 predict diffusion_ddim50 --checkpoint="$OUT/repo/diffusion/1" --sampler=ddim --steps=50
 predict diffusion_ddpm1000 --checkpoint="$OUT/repo/diffusion/1" --sampler=ddpm --steps=1000
 predict diffusion_pf_ode_heun25 --checkpoint="$OUT/repo/diffusion/1" --sampler=pf_ode_heun --steps=25
+predict latent_diffusion_ddim50 --checkpoint="$OUT/repo/latent_diffusion/1" --sampler=ddim --steps=50
+predict latent_diffusion_plain_vae_ddim50 --checkpoint="$OUT/repo/latent_diffusion_plain_vae/1" --sampler=ddim \
+  --steps=50
 predict flow_euler10 --checkpoint="$OUT/repo/flow/1" --sampler=euler --steps=10
 predict flow_heun10 --checkpoint="$OUT/repo/flow/1" --sampler=heun --steps=10
 

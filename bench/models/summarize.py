@@ -17,6 +17,9 @@ ROWS = [
     ("diffusion_ddim50", "diffusion", "diffusion, DDIM eta=0, 50 steps"),
     ("diffusion_ddpm1000", "diffusion", "diffusion, ancestral DDPM, 1000 steps"),
     ("diffusion_pf_ode_heun25", "diffusion", "diffusion, probability-flow ODE Heun, 25 steps"),
+    ("latent_diffusion_ddim50", "latent_diffusion", "diffusion in a cVAE's latent space, DDIM 50 steps"),
+    ("latent_diffusion_plain_vae_ddim50", "latent_diffusion_plain_vae",
+     "diffusion in the latent space of a VAE without covariates, DDIM 50 steps"),
     ("flow_euler10", "flow", "flow matching, Euler, 10 steps"),
     ("flow_heun10", "flow", "flow matching, Heun, 10 steps"),
 ]
