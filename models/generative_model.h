@@ -71,6 +71,10 @@ class SamplingSession {
   virtual int steps_total() const = 0;
   virtual int steps_done() const = 0;
   bool done() const { return steps_done() >= steps_total(); }
+  // The library size of each row (rows() values) for models that decode through a negative-binomial
+  // decoder (e.g. diffusion in such a VAE's latent space); empty = the training median. Models without one
+  // ignore it. Set before the first step.
+  virtual void SetLibrarySize(std::vector<float> library_size) { (void)library_size; }
 };
 
 class GenerativeModel {

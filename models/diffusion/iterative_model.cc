@@ -359,7 +359,7 @@ absl::StatusOr<DenseMatrix> IterativeModel::Generate(int64_t n, const CovariateC
   GENAILAB_ASSIGN_OR_RETURN(std::unique_ptr<SamplingSession> session,
                             BeginGeneration(n, covariates, seed, SamplerOptions()));
   if (library_size > 0) {
-    static_cast<IterativeSession*>(session.get())->library_size.assign(static_cast<size_t>(n), library_size);
+    session->SetLibrarySize(std::vector<float>(static_cast<size_t>(n), library_size));
   }
   while (!session->done()) GENAILAB_RETURN_IF_ERROR(StepSessions({session.get()}));
   return FinishSession(session.get());
@@ -375,7 +375,7 @@ absl::StatusOr<DenseMatrix> IterativeModel::PredictPerturbation(const DenseMatri
   }
   GENAILAB_ASSIGN_OR_RETURN(std::unique_ptr<SamplingSession> session,
                             BeginPerturbation(x, covariates, source, target, /*seed=*/0, SamplerOptions()));
-  static_cast<IterativeSession*>(session.get())->library_size = library_size;
+  session->SetLibrarySize(library_size);
   while (!session->done()) GENAILAB_RETURN_IF_ERROR(StepSessions({session.get()}));
   return FinishSession(session.get());
 }

@@ -48,6 +48,7 @@ class IterativeSession final : public SamplingSession {
   int64_t rows() const override { return x.size(0); }
   int steps_total() const override { return steps; }
   int steps_done() const override { return step; }
+  void SetLibrarySize(std::vector<float> sizes) override { library_size = std::move(sizes); }
 
   const IterativeModel* owner = nullptr;
   std::string sampler;

@@ -563,6 +563,7 @@ absl::StatusOr<v1::PredictPerturbationResponse> GenerativeCore::PredictPerturbat
     args.sampler.steps = request.sampler().steps();
     args.sampler.eta = request.sampler().eta();
     args.sampler.guidance_scale = request.sampler().guidance_scale();
+    args.library_size = std::move(input.library_size);
     auto completion = std::make_shared<RequestCompletion<DenseMatrix>>();
     std::unique_ptr<BatchTask> task = std::make_unique<PerturbationSessionTask>(std::move(args), completion);
     task->deadline = call.deadline;

@@ -526,6 +526,35 @@ TEST_F(GenerativeCoreEngineTest, IterativeModelsSampleThroughTheStepScheduler) {
   EXPECT_THAT(core_->Generate(request), StatusIs(kInvalid, HasSubstr("sampler.sampler: unknown sampler 'ddpm'")));
 }
 
+// A negative-binomial iterative model (e.g. diffusion in such a VAE's latent space) decodes with the
+// request's library size, through the step scheduler too.
+TEST_F(GenerativeCoreEngineTest, IterativeNegativeBinomialSessionsGetTheLibrarySize) {
+  const fs::path nb_root = root_ / "iterative_nb";
+  fs::create_directories(nb_root);
+  ModelManifest manifest = FakeConditionalManifest("iter_nb", 1, /*n_genes=*/2);
+  manifest.likelihood = "negative_binomial";
+  WriteFakeVersion(nb_root.string(), manifest);
+  MakeCore(nb_root, FakeIterativeModelLoader());
+  v1::GenerateRequest request;
+  request.mutable_model()->set_name("iter_nb");
+  request.set_seed(5);
+  v1::GenerationGroup* group = request.add_groups();
+  (*group->mutable_covariates())["cell_type"] = "B";
+  (*group->mutable_covariates())["condition"] = "ctrl";
+  group->set_n_cells(2);
+  request.mutable_sampler()->set_steps(2);
+  request.set_library_size(3);
+  auto response = core_->Generate(request);
+  ASSERT_THAT(response, IsOk());
+  // seed + gene + code(B) + 1000 * steps + 10000 * library size.
+  EXPECT_THAT(response->cells().dense().values(), ElementsAre(32006, 32007, 32006, 32007));
+  // Without one, the session is left at the model's default (no library size set).
+  request.set_library_size(0);
+  response = core_->Generate(request);
+  ASSERT_THAT(response, IsOk());
+  EXPECT_THAT(response->cells().dense().values(), ElementsAre(2006, 2007, 2006, 2007));
+}
+
 TEST_F(GenerativeCoreEngineTest, ReloadUnderContinuousLoadDropsNoRequest) {
   MakeCore(root_, FakeModelLoader());
   std::atomic<bool> stop{false};

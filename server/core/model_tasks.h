@@ -105,7 +105,12 @@ class GenerationSessionTask final : public SessionTask {
   int64_t cells() const override { return args_.n; }
   void Fail(const absl::Status& status) override { completion_->Set(status); }
   absl::StatusOr<std::unique_ptr<SamplingSession>> Begin(const GenerativeModel& model) override {
-    return model.BeginGeneration(args_.n, args_.codes, args_.seed, sampler_);
+    absl::StatusOr<std::unique_ptr<SamplingSession>> session =
+        model.BeginGeneration(args_.n, args_.codes, args_.seed, sampler_);
+    if (session.ok() && args_.library_size > 0) {
+      (*session)->SetLibrarySize(std::vector<float>(static_cast<size_t>(args_.n), args_.library_size));
+    }
+    return session;
   }
   void Finish(absl::StatusOr<DenseMatrix> cells) override { completion_->Set(std::move(cells)); }
 
@@ -122,6 +127,8 @@ struct PerturbationArgs {
   std::string target;
   uint64_t seed = 0;
   SamplerOptions sampler;
+  // Per row, for negative-binomial models (empty = the training median).
+  std::vector<float> library_size;
 };
 
 class PerturbationSessionTask final : public SessionTask {
@@ -132,7 +139,10 @@ class PerturbationSessionTask final : public SessionTask {
   int64_t cells() const override { return args_.x.rows; }
   void Fail(const absl::Status& status) override { completion_->Set(status); }
   absl::StatusOr<std::unique_ptr<SamplingSession>> Begin(const GenerativeModel& model) override {
-    return model.BeginPerturbation(args_.x, args_.codes, args_.source, args_.target, args_.seed, args_.sampler);
+    absl::StatusOr<std::unique_ptr<SamplingSession>> session =
+        model.BeginPerturbation(args_.x, args_.codes, args_.source, args_.target, args_.seed, args_.sampler);
+    if (session.ok() && !args_.library_size.empty()) (*session)->SetLibrarySize(args_.library_size);
+    return session;
   }
   void Finish(absl::StatusOr<DenseMatrix> cells) override { completion_->Set(std::move(cells)); }
 

@@ -18,6 +18,7 @@ class FakeSession : public SamplingSession {
   int64_t rows() const override { return x.rows; }
   int steps_total() const override { return steps; }
   int steps_done() const override { return done_steps; }
+  void SetLibrarySize(std::vector<float> sizes) override { library_size = std::move(sizes); }
 
   const FakeIterativeModel* const owner;
   const DenseMatrix x;
@@ -26,6 +27,7 @@ class FakeSession : public SamplingSession {
   const int steps;
   const bool generation;
   int done_steps = 0;
+  std::vector<float> library_size;
 };
 
 absl::StatusOr<int> Steps(const SamplerOptions& sampler, const std::vector<std::string>& samplers) {
@@ -93,6 +95,11 @@ absl::StatusOr<DenseMatrix> FakeIterativeModel::FinishSession(SamplingSession* s
       } else {
         out.at(i, j) += static_cast<float>(fake->steps);
       }
+    }
+  }
+  if (!fake->library_size.empty()) {
+    for (int64_t i = 0; i < out.rows; ++i) {
+      for (int64_t j = 0; j < out.cols; ++j) out.at(i, j) += 10000.0f * fake->library_size[static_cast<size_t>(i)];
     }
   }
   return out;

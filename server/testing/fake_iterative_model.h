@@ -6,6 +6,7 @@
 //     step hook (if any) with the call's index, then advances each session by one step.
 //   FinishSession: out[i][j] = seed + j + first code of row i + 1000 * steps.
 //   BeginPerturbation: a session over x; FinishSession gives x + steps.
+//   SetLibrarySize on a session adds 10000 * library_size[i] to every value of row i.
 // Thread-safety: the recorded steps and the hook are guarded by a mutex; sessions by their scheduler.
 #ifndef GENAILAB_SERVER_TESTING_FAKE_ITERATIVE_MODEL_H_
 #define GENAILAB_SERVER_TESTING_FAKE_ITERATIVE_MODEL_H_
