@@ -40,7 +40,9 @@ absl::StatusOr<std::unique_ptr<SpoolWatcher>> SpoolWatcher::Start(Options option
     }
   }
   std::unique_ptr<SpoolWatcher> watcher(new SpoolWatcher(std::move(options)));
-  watcher->thread_ = std::thread([raw = watcher.get()] { raw->Loop(); });
+  if (watcher->options_.poll_in_background) {
+    watcher->thread_ = std::thread([raw = watcher.get()] { raw->Loop(); });
+  }
   return watcher;
 }
 

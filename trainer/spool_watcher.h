@@ -31,6 +31,8 @@ class SpoolWatcher {
     std::string directory;  // created if missing
     absl::Duration poll_interval = absl::Seconds(2);
     Submit submit;  // required
+    // false: no polling thread; the owner calls PollOnce (tests, or an owner with its own loop).
+    bool poll_in_background = true;
   };
 
   // INVALID_ARGUMENT for a missing directory or submit; INTERNAL if the folders cannot be created.
@@ -39,7 +41,8 @@ class SpoolWatcher {
   SpoolWatcher(const SpoolWatcher&) = delete;
   SpoolWatcher& operator=(const SpoolWatcher&) = delete;
 
-  // Processes the files present now (the polling thread calls it too). Returns how many were taken.
+  // Processes the files present now (the polling thread, if any, calls it too). Returns how many were
+  // taken.
   int PollOnce();
   void Stop();
 
