@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
@@ -45,6 +46,11 @@ struct ModelSpec {
   std::string name;
   std::vector<std::string> flags;
   bool conditional = true;  // gets --covariate_keys
+  // Diffusion / flow matching: takes --control_condition and must list samplers.
+  bool iterative() const {
+    return std::find(flags.begin(), flags.end(), "--model_type=diffusion") != flags.end() ||
+           std::find(flags.begin(), flags.end(), "--model_type=flow_matching") != flags.end();
+  }
 };
 
 const std::vector<ModelSpec>& Models() {
@@ -113,9 +119,7 @@ class ModelFamilyTest : public ::testing::TestWithParam<std::tuple<int, int>> {
                                          "--layer=" + data.layer, "--repository=" + *repository_,
                                          "--model=" + RepositoryName(data, model), "--seed=1", "--threads=1",
                                          "--latent_dim=4", "--condition_key=" + data.condition_key};
-        if (model.name.find("diffusion") != std::string::npos || model.name == "flow_matching") {
-          argv.push_back("--control_condition=" + data.control);
-        }
+        if (model.iterative()) argv.push_back("--control_condition=" + data.control);
         if (model.conditional) {
           std::string keys;
           for (const std::string& key : data.covariate_keys) keys += (keys.empty() ? "" : ",") + key;
@@ -205,8 +209,7 @@ TEST_P(ModelFamilyTest, AnswersEveryRpcItClaims) {
   EXPECT_TRUE(claimed.count("Generate")) << name();
   EXPECT_TRUE(claimed.count("PredictPerturbation")) << name();
   const bool iterative = info->samplers_size() > 0;
-  EXPECT_EQ(iterative, model().name.find("diffusion") != std::string::npos || model().name == "flow_matching")
-      << name();
+  EXPECT_EQ(iterative, model().iterative()) << name();
   EXPECT_EQ(info->gene_names_size(), cells().n_vars());
   if (model().name == "iwae") EXPECT_TRUE(info->training_metrics().count("iwae_bound_k5")) << name();
 

@@ -14,9 +14,6 @@ namespace {
 
 absl::StatusOr<TrainingJobSpec> SpecFor(const v1::TrainingJobSpec& proto, const TrainingJobRunnerOptions& options) {
   GENAILAB_ASSIGN_OR_RETURN(TrainingJobSpec spec, TrainingJobSpecFromProto(proto, options.repository));
-  if (!proto.training().has_device() && !options.default_device.empty()) {
-    spec.training.device = options.default_device;
-  }
   if (!proto.training().has_intra_op_threads()) spec.training.intra_op_threads = options.default_threads;
   return spec;
 }

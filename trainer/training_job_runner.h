@@ -15,9 +15,6 @@ namespace genailab {
 struct TrainingJobRunnerOptions {
   // The model repository jobs publish into (genailab-server's --repository).
   std::string repository;
-  // Device for specs that name none, used only when the job carries no device of its own (the daemon's
-  // JobManager gives every job one of its --devices, which then wins) ("" = TrainingJobSpec's default, cpu).
-  std::string default_device;
   // Intra-op threads for specs that set none (0 = LibTorch's default).
   int default_threads = 0;
   TrainerMetrics* metrics = nullptr;  // optional
