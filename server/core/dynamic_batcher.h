@@ -71,6 +71,8 @@ class DynamicBatcher final : public BatchScheduler {
   int64_t pending() const override;
   // Refuses new tasks, finishes the accepted ones and joins the worker. Idempotent.
   void Stop();
+  // True on the worker thread itself (where completions run; Stop() must not be called there).
+  bool OnWorkerThread() const { return std::this_thread::get_id() == worker_.get_id(); }
 
  private:
   DynamicBatcher(Options options, Runner runner);

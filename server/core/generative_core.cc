@@ -136,6 +136,24 @@ absl::Status CheckModelOutput(const DenseMatrix& m, int64_t rows, int64_t cols, 
   return absl::OkStatus();
 }
 
+// The synchronous face of an asynchronous call that writes its response in place: `start(response,
+// done)` must arrange for `done` to be called once. Waits as RequestCompletion::Wait does; the response
+// stays alive with `done`, so a wait given up early leaves nothing dangling.
+template <typename Response, typename Start>
+absl::StatusOr<Response> AwaitResponse(const CallContext& call, Start&& start) {
+  auto response = std::make_shared<Response>();
+  auto completion = std::make_shared<RequestCompletion<std::shared_ptr<Response>>>();
+  start(response.get(), StatusCallback([completion, response](absl::Status status) {
+          if (status.ok()) {
+            completion->Set(response);
+          } else {
+            completion->Set(std::move(status));
+          }
+        }));
+  GENAILAB_ASSIGN_OR_RETURN(std::shared_ptr<Response> result, completion->Wait(call));
+  return std::move(*result);
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<GenerativeCore>> GenerativeCore::Create(ModelManager* manager,
@@ -273,44 +291,58 @@ uint64_t BlockSeed(uint64_t seed, int64_t block) {
   return z ^ (z >> 31);
 }
 
-absl::StatusOr<RowOutput> GenerativeCore::RunRows(const ServableModel& servable, const std::string& key,
-                                                  RowInput input, const RowFunction& function,
-                                                  const CallContext& call) const {
+void GenerativeCore::RunRowsAsync(const ServableModel& servable, const std::string& key, RowInput input,
+                                  const RowFunction& function, const CallContext& call,
+                                  Callback<RowOutput> done) const {
   const int64_t rows = input.x.rows;
   const int64_t split = options_.split_cells > 0 ? options_.split_cells : rows;
-  std::vector<std::shared_ptr<RequestCompletion<RowOutput>>> parts;
-  for (int64_t begin = 0; begin < rows; begin += split) {
-    const int64_t end = std::min(rows, begin + split);
-    RowInput part;
-    if (begin == 0 && end == rows) {
-      part = std::move(input);
-    } else {
-      part.x = SliceRows(input.x, begin, end);
-      part.codes = SliceCodes(input.codes, begin, end);
-      if (!input.library_size.empty()) {
-        part.library_size.assign(input.library_size.begin() + begin, input.library_size.begin() + end);
-      }
-    }
-    auto completion = std::make_shared<RequestCompletion<RowOutput>>();
-    std::unique_ptr<BatchTask> task = std::make_unique<RowTask>(key, std::move(part), function, completion);
+  // Submits one part; a refused task is failed here, which completes its completion.
+  const auto submit = [&](RowInput part, std::shared_ptr<RequestCompletion<RowOutput>> completion) {
+    std::unique_ptr<BatchTask> task = std::make_unique<RowTask>(key, std::move(part), function, std::move(completion));
     task->deadline = call.deadline;
     task->is_cancelled = call.is_cancelled;
-    GENAILAB_RETURN_IF_ERROR(servable.Submit(task));
-    parts.push_back(std::move(completion));
+    const absl::Status status = servable.Submit(task);
+    if (!status.ok()) task->Fail(status);
+    return status.ok();
+  };
+  if (rows <= split) {
+    submit(std::move(input), std::make_shared<RequestCompletion<RowOutput>>(std::move(done)));
+    return;
   }
-  RowOutput merged;
-  for (const auto& part : parts) {
-    GENAILAB_ASSIGN_OR_RETURN(RowOutput output, part->Wait(call));
-    if (parts.size() == 1) return output;
-    AppendRows(output.first, &merged.first);
-    if (output.second.rows > 0) AppendRows(output.second, &merged.second);
+  const size_t parts = static_cast<size_t>((rows + split - 1) / split);
+  auto join = std::make_shared<CompletionJoin<RowOutput>>(
+      parts, [done = std::move(done)](absl::StatusOr<std::vector<RowOutput>> outputs) {
+        if (!outputs.ok()) return done(outputs.status());
+        RowOutput merged;
+        for (const RowOutput& output : *outputs) {
+          AppendRows(output.first, &merged.first);
+          if (output.second.rows > 0) AppendRows(output.second, &merged.second);
+        }
+        done(std::move(merged));
+      });
+  for (size_t i = 0; i < parts; ++i) {
+    const int64_t begin = static_cast<int64_t>(i) * split;
+    const int64_t end = std::min(rows, begin + split);
+    RowInput part;
+    part.x = SliceRows(input.x, begin, end);
+    part.codes = SliceCodes(input.codes, begin, end);
+    if (!input.library_size.empty()) {
+      part.library_size.assign(input.library_size.begin() + begin, input.library_size.begin() + end);
+    }
+    // A refused part fails the whole join; the parts already submitted run and are dropped.
+    if (!submit(std::move(part), join->Part(i))) return;
   }
-  return merged;
 }
 
-absl::StatusOr<v1::EncodeResponse> GenerativeCore::Encode(const v1::EncodeRequest& request,
-                                                          const CallContext& call) const {
-  GENAILAB_ASSIGN_OR_RETURN(const auto servable, ResolveModel(request.model()));
+void GenerativeCore::EncodeAsync(const v1::EncodeRequest& request, const CallContext& call,
+                                 v1::EncodeResponse* response, StatusCallback done) const {
+  const absl::Status status = StartEncode(request, call, response, done);
+  if (!status.ok()) done(status);
+}
+
+absl::Status GenerativeCore::StartEncode(const v1::EncodeRequest& request, const CallContext& call,
+                                         v1::EncodeResponse* response, StatusCallback& done) const {
+  GENAILAB_ASSIGN_OR_RETURN(std::shared_ptr<const ServableModel> servable, ResolveModel(request.model()));
   const ModelManifest& manifest = servable->model->manifest();
   GENAILAB_RETURN_IF_ERROR(CheckCellCount(request.cells().rows(), "cells.rows"));
   GENAILAB_ASSIGN_OR_RETURN(ModelInput input, ToModelInput(manifest, request.cells(), request.gene_matching()));
@@ -320,22 +352,49 @@ absl::StatusOr<v1::EncodeResponse> GenerativeCore::Encode(const v1::EncodeReques
     GENAILAB_ASSIGN_OR_RETURN(LatentPosterior posterior, model.Encode(in.x, in.codes));
     return RowOutput{std::move(posterior.mean), std::move(posterior.variance)};
   };
-  GENAILAB_ASSIGN_OR_RETURN(
-      const RowOutput posterior,
-      RunRows(*servable, "encode", RowInput{std::move(input.x), std::move(codes), {}}, encode, call));
-  GENAILAB_RETURN_IF_ERROR(CheckModelOutput(posterior.first, rows, manifest.latent_dim, "latent mean"));
-  GENAILAB_RETURN_IF_ERROR(CheckModelOutput(posterior.second, rows, manifest.latent_dim, "latent variance"));
-  v1::EncodeResponse response;
-  SetModelSpec(*servable, response.mutable_model());
-  const std::vector<std::string> names = LatentColumnNames(manifest.latent_dim);
-  MatrixToProto(posterior.first, names, /*sparse=*/false, response.mutable_latent_mean());
-  MatrixToProto(posterior.second, names, /*sparse=*/false, response.mutable_latent_variance());
-  return response;
+  const ServableModel& model = *servable;
+  RunRowsAsync(model, "encode", RowInput{std::move(input.x), std::move(codes), {}}, encode, call,
+               [servable = std::move(servable), rows, response,
+                done = std::move(done)](absl::StatusOr<RowOutput> posterior) {
+                 done([&]() -> absl::Status {
+                   GENAILAB_RETURN_IF_ERROR(posterior.status());
+                   const int64_t latent_dim = servable->model->manifest().latent_dim;
+                   GENAILAB_RETURN_IF_ERROR(CheckModelOutput(posterior->first, rows, latent_dim, "latent mean"));
+                   GENAILAB_RETURN_IF_ERROR(
+                       CheckModelOutput(posterior->second, rows, latent_dim, "latent variance"));
+                   SetModelSpec(*servable, response->mutable_model());
+                   const std::vector<std::string> names = LatentColumnNames(latent_dim);
+                   MatrixToProto(posterior->first, names, /*sparse=*/false, response->mutable_latent_mean());
+                   MatrixToProto(posterior->second, names, /*sparse=*/false, response->mutable_latent_variance());
+                   return absl::OkStatus();
+                 }());
+               });
+  return absl::OkStatus();
+}
+
+absl::StatusOr<v1::EncodeResponse> GenerativeCore::Encode(const v1::EncodeRequest& request,
+                                                          const CallContext& call) const {
+  return AwaitResponse<v1::EncodeResponse>(call, [&](v1::EncodeResponse* response, StatusCallback done) {
+    EncodeAsync(request, call, response, std::move(done));
+  });
+}
+
+void GenerativeCore::DecodeAsync(const v1::DecodeRequest& request, const CallContext& call,
+                                 v1::DecodeResponse* response, StatusCallback done) const {
+  const absl::Status status = StartDecode(request, call, response, done);
+  if (!status.ok()) done(status);
 }
 
 absl::StatusOr<v1::DecodeResponse> GenerativeCore::Decode(const v1::DecodeRequest& request,
                                                           const CallContext& call) const {
-  GENAILAB_ASSIGN_OR_RETURN(const auto servable, ResolveModel(request.model()));
+  return AwaitResponse<v1::DecodeResponse>(call, [&](v1::DecodeResponse* response, StatusCallback done) {
+    DecodeAsync(request, call, response, std::move(done));
+  });
+}
+
+absl::Status GenerativeCore::StartDecode(const v1::DecodeRequest& request, const CallContext& call,
+                                         v1::DecodeResponse* response, StatusCallback& done) const {
+  GENAILAB_ASSIGN_OR_RETURN(std::shared_ptr<const ServableModel> servable, ResolveModel(request.model()));
   const ModelManifest& manifest = servable->model->manifest();
   GENAILAB_RETURN_IF_ERROR(CheckCellCount(request.latent().rows(), "latent.rows"));
   GENAILAB_ASSIGN_OR_RETURN(DenseMatrix z, MatrixFromProto(request.latent(), "latent"));
@@ -363,15 +422,21 @@ absl::StatusOr<v1::DecodeResponse> GenerativeCore::Decode(const v1::DecodeReques
   };
   // Requests with and without library sizes do not share a batch (the model takes all or none).
   const std::string key = library_size.empty() ? "decode" : "decode/library_size";
-  GENAILAB_ASSIGN_OR_RETURN(
-      const RowOutput expression,
-      RunRows(*servable, key, RowInput{std::move(z), std::move(codes), std::move(library_size)}, decode, call));
-  GENAILAB_RETURN_IF_ERROR(CheckModelOutput(expression.first, rows,
-                                            static_cast<int64_t>(manifest.gene_names.size()), "expression"));
-  v1::DecodeResponse response;
-  SetModelSpec(*servable, response.mutable_model());
-  MatrixToProto(expression.first, manifest.gene_names, /*sparse=*/false, response.mutable_expression());
-  return response;
+  const ServableModel& model = *servable;
+  RunRowsAsync(model, key, RowInput{std::move(z), std::move(codes), std::move(library_size)}, decode, call,
+               [servable = std::move(servable), rows, response,
+                done = std::move(done)](absl::StatusOr<RowOutput> expression) {
+                 done([&]() -> absl::Status {
+                   GENAILAB_RETURN_IF_ERROR(expression.status());
+                   const std::vector<std::string>& genes = servable->model->manifest().gene_names;
+                   GENAILAB_RETURN_IF_ERROR(CheckModelOutput(expression->first, rows,
+                                                             static_cast<int64_t>(genes.size()), "expression"));
+                   SetModelSpec(*servable, response->mutable_model());
+                   MatrixToProto(expression->first, genes, /*sparse=*/false, response->mutable_expression());
+                   return absl::OkStatus();
+                 }());
+               });
+  return absl::OkStatus();
 }
 
 absl::StatusOr<GenerativeCore::GeneratePlan> GenerativeCore::PlanGenerate(const v1::GenerateRequest& request,
@@ -439,55 +504,98 @@ absl::StatusOr<GenerativeCore::GeneratePlan> GenerativeCore::PlanGenerate(const 
   return plan;
 }
 
-absl::StatusOr<DenseMatrix> GenerativeCore::GenerateBlocks(const GeneratePlan& plan, int64_t first_block,
-                                                           int64_t end_block, const CallContext& call) const {
+void GenerativeCore::GenerateBlocksAsync(const GeneratePlan& plan, int64_t first_block, int64_t end_block,
+                                         const CallContext& call, Callback<DenseMatrix> done) const {
   const bool iterative = !plan.servable->model->Samplers().empty();
-  std::vector<std::shared_ptr<RequestCompletion<DenseMatrix>>> blocks;
-  for (int64_t block = first_block; block < end_block; ++block) {
+  const int64_t genes = static_cast<int64_t>(plan.servable->model->manifest().gene_names.size());
+  const int64_t total = plan.args.n;
+  // The rows block `block` must have.
+  const auto block_rows = [total](int64_t block) {
+    return std::min(total - block * kGenerateBlockCells, kGenerateBlockCells);
+  };
+  // Submits one block; a refused task is failed here, which completes its completion.
+  const auto submit = [&](int64_t block, std::shared_ptr<RequestCompletion<DenseMatrix>> completion) {
     const int64_t begin = block * kGenerateBlockCells;
-    const int64_t end = std::min(plan.args.n, begin + kGenerateBlockCells);
+    const int64_t end = begin + block_rows(block);
     GenerateArgs args;
     args.n = end - begin;
     args.codes = SliceCodes(plan.args.codes, begin, end);
     args.seed = BlockSeed(plan.args.seed, block);
     args.library_size = plan.args.library_size;
     args.sample_counts = plan.args.sample_counts;
-    auto completion = std::make_shared<RequestCompletion<DenseMatrix>>();
     std::unique_ptr<BatchTask> task;
     if (iterative) {
-      task = std::make_unique<GenerationSessionTask>(std::move(args), plan.sampler, completion);
+      task = std::make_unique<GenerationSessionTask>(std::move(args), plan.sampler, std::move(completion));
     } else {
-      task = std::make_unique<GenerateTask>(std::move(args), completion);
+      task = std::make_unique<GenerateTask>(std::move(args), std::move(completion));
     }
     task->deadline = call.deadline;
     task->is_cancelled = call.is_cancelled;
-    GENAILAB_RETURN_IF_ERROR(iterative ? plan.servable->SubmitSession(task) : plan.servable->Submit(task));
-    blocks.push_back(std::move(completion));
+    const absl::Status status = iterative ? plan.servable->SubmitSession(task) : plan.servable->Submit(task);
+    if (!status.ok()) task->Fail(status);
+    return status.ok();
+  };
+  if (end_block - first_block == 1) {
+    submit(first_block, std::make_shared<RequestCompletion<DenseMatrix>>(
+                            [rows = block_rows(first_block), genes, done = std::move(done)](
+                                absl::StatusOr<DenseMatrix> cells) {
+                              if (cells.ok()) {
+                                const absl::Status checked = CheckModelOutput(*cells, rows, genes, "cells");
+                                if (!checked.ok()) cells = checked;
+                              }
+                              done(std::move(cells));
+                            }));
+    return;
   }
-  DenseMatrix cells;
-  const int64_t genes = static_cast<int64_t>(plan.servable->model->manifest().gene_names.size());
-  for (size_t i = 0; i < blocks.size(); ++i) {
-    GENAILAB_ASSIGN_OR_RETURN(DenseMatrix block, blocks[i]->Wait(call));
-    const int64_t begin = (first_block + static_cast<int64_t>(i)) * kGenerateBlockCells;
-    GENAILAB_RETURN_IF_ERROR(
-        CheckModelOutput(block, std::min(plan.args.n - begin, kGenerateBlockCells), genes, "cells"));
-    if (blocks.size() == 1) return block;
-    AppendRows(block, &cells);
+  std::vector<int64_t> rows;
+  for (int64_t block = first_block; block < end_block; ++block) rows.push_back(block_rows(block));
+  auto join = std::make_shared<CompletionJoin<DenseMatrix>>(
+      rows.size(), [rows, genes, done = std::move(done)](absl::StatusOr<std::vector<DenseMatrix>> blocks) {
+        if (!blocks.ok()) return done(blocks.status());
+        DenseMatrix cells;
+        for (size_t i = 0; i < blocks->size(); ++i) {
+          const absl::Status checked = CheckModelOutput((*blocks)[i], rows[i], genes, "cells");
+          if (!checked.ok()) return done(checked);
+          AppendRows((*blocks)[i], &cells);
+        }
+        done(std::move(cells));
+      });
+  for (int64_t block = first_block; block < end_block; ++block) {
+    // A refused block fails the whole join; the blocks already submitted run and are dropped.
+    if (!submit(block, join->Part(static_cast<size_t>(block - first_block)))) return;
   }
-  return cells;
+}
+
+absl::StatusOr<DenseMatrix> GenerativeCore::GenerateBlocks(const GeneratePlan& plan, int64_t first_block,
+                                                           int64_t end_block, const CallContext& call) const {
+  return Await<DenseMatrix>(call, [&](Callback<DenseMatrix> done) {
+    GenerateBlocksAsync(plan, first_block, end_block, call, std::move(done));
+  });
+}
+
+void GenerativeCore::GenerateAsync(const v1::GenerateRequest& request, const CallContext& call,
+                                   v1::GenerateResponse* response, StatusCallback done) const {
+  absl::StatusOr<GeneratePlan> planned = PlanGenerate(request, options_.max_cells_per_request);
+  if (!planned.ok()) return done(planned.status());
+  auto plan = std::make_shared<const GeneratePlan>(std::move(planned).value());
+  const int64_t blocks = (plan->args.n + kGenerateBlockCells - 1) / kGenerateBlockCells;
+  const GeneratePlan& blocks_plan = *plan;
+  GenerateBlocksAsync(blocks_plan, 0, blocks, call,
+                      [plan = std::move(plan), response, done = std::move(done)](absl::StatusOr<DenseMatrix> cells) {
+                        if (!cells.ok()) return done(cells.status());
+                        SetModelSpec(*plan->servable, response->mutable_model());
+                        MatrixToProto(*cells, plan->servable->model->manifest().gene_names, /*sparse=*/false,
+                                      response->mutable_cells());
+                        CovariatesToProto(plan->cell_covariates, response->mutable_covariates());
+                        done(absl::OkStatus());
+                      });
 }
 
 absl::StatusOr<v1::GenerateResponse> GenerativeCore::Generate(const v1::GenerateRequest& request,
                                                               const CallContext& call) const {
-  GENAILAB_ASSIGN_OR_RETURN(const GeneratePlan plan, PlanGenerate(request, options_.max_cells_per_request));
-  const int64_t blocks = (plan.args.n + kGenerateBlockCells - 1) / kGenerateBlockCells;
-  GENAILAB_ASSIGN_OR_RETURN(const DenseMatrix cells, GenerateBlocks(plan, 0, blocks, call));
-  const ModelManifest& manifest = plan.servable->model->manifest();
-  v1::GenerateResponse response;
-  SetModelSpec(*plan.servable, response.mutable_model());
-  MatrixToProto(cells, manifest.gene_names, /*sparse=*/false, response.mutable_cells());
-  CovariatesToProto(plan.cell_covariates, response.mutable_covariates());
-  return response;
+  return AwaitResponse<v1::GenerateResponse>(call, [&](v1::GenerateResponse* response, StatusCallback done) {
+    GenerateAsync(request, call, response, std::move(done));
+  });
 }
 
 absl::Status GenerativeCore::GenerateStream(const v1::GenerateStreamRequest& request, const CallContext& call,
@@ -526,9 +634,24 @@ absl::Status GenerativeCore::GenerateStream(const v1::GenerateStreamRequest& req
   return absl::OkStatus();
 }
 
-absl::StatusOr<v1::PredictPerturbationResponse> GenerativeCore::PredictPerturbation(
-    const v1::PredictPerturbationRequest& request, const CallContext& call) const {
-  GENAILAB_ASSIGN_OR_RETURN(const auto servable, ResolveModel(request.model()));
+void GenerativeCore::PredictPerturbationAsync(const v1::PredictPerturbationRequest& request, const CallContext& call,
+                                 v1::PredictPerturbationResponse* response, StatusCallback done) const {
+  const absl::Status status = StartPredictPerturbation(request, call, response, done);
+  if (!status.ok()) done(status);
+}
+
+absl::StatusOr<v1::PredictPerturbationResponse> GenerativeCore::PredictPerturbation(const v1::PredictPerturbationRequest& request,
+                                                          const CallContext& call) const {
+  return AwaitResponse<v1::PredictPerturbationResponse>(call, [&](v1::PredictPerturbationResponse* response, StatusCallback done) {
+    PredictPerturbationAsync(request, call, response, std::move(done));
+  });
+}
+
+absl::Status GenerativeCore::StartPredictPerturbation(const v1::PredictPerturbationRequest& request,
+                                                      const CallContext& call,
+                                                      v1::PredictPerturbationResponse* response,
+                                                      StatusCallback& done) const {
+  GENAILAB_ASSIGN_OR_RETURN(std::shared_ptr<const ServableModel> servable, ResolveModel(request.model()));
   const ModelManifest& manifest = servable->model->manifest();
   if (manifest.condition_key.empty()) {
     return absl::UnimplementedError(absl::StrCat("model '", servable->name,
@@ -551,7 +674,21 @@ absl::StatusOr<v1::PredictPerturbationResponse> GenerativeCore::PredictPerturbat
   const int64_t rows = input.x.rows;
   GENAILAB_ASSIGN_OR_RETURN(CovariateCodes codes, ToCovariateCodes(manifest, covariates, rows, overrides));
   const PerturbationMethod method = ResolveMethod(request.method(), manifest);
-  DenseMatrix predicted;
+  // Checks the model's cells and builds the response, on the scheduler's thread.
+  Callback<DenseMatrix> respond = [servable, rows, method, response,
+                                   done = std::move(done)](absl::StatusOr<DenseMatrix> predicted) {
+    done([&]() -> absl::Status {
+      GENAILAB_RETURN_IF_ERROR(predicted.status());
+      const ModelManifest& manifest = servable->model->manifest();
+      GENAILAB_RETURN_IF_ERROR(
+          CheckModelOutput(*predicted, rows, static_cast<int64_t>(manifest.gene_names.size()), "cells"));
+      SetModelSpec(*servable, response->mutable_model());
+      MatrixToProto(*predicted, manifest.gene_names, /*sparse=*/false, response->mutable_cells());
+      response->set_method(PerturbationMethodToProto(method));
+      response->set_condition_key(manifest.condition_key);
+      return absl::OkStatus();
+    }());
+  };
   if (!servable->model->Samplers().empty()) {
     PerturbationArgs args;
     args.x = std::move(input.x);
@@ -564,37 +701,31 @@ absl::StatusOr<v1::PredictPerturbationResponse> GenerativeCore::PredictPerturbat
     args.sampler.eta = request.sampler().eta();
     args.sampler.guidance_scale = request.sampler().guidance_scale();
     args.library_size = std::move(input.library_size);
-    auto completion = std::make_shared<RequestCompletion<DenseMatrix>>();
-    std::unique_ptr<BatchTask> task = std::make_unique<PerturbationSessionTask>(std::move(args), completion);
+    std::unique_ptr<BatchTask> task = std::make_unique<PerturbationSessionTask>(
+        std::move(args), std::make_shared<RequestCompletion<DenseMatrix>>(std::move(respond)));
     task->deadline = call.deadline;
     task->is_cancelled = call.is_cancelled;
-    GENAILAB_RETURN_IF_ERROR(servable->SubmitSession(task));
-    GENAILAB_ASSIGN_OR_RETURN(predicted, completion->Wait(call));
-  } else {
-    const std::string source = request.source_condition();
-    const std::string target = request.target_condition();
-    const RowFunction predict = [source, target, method](const GenerativeModel& model,
-                                                         const RowInput& in) -> absl::StatusOr<RowOutput> {
-      GENAILAB_ASSIGN_OR_RETURN(DenseMatrix cells,
-                                model.PredictPerturbation(in.x, in.codes, source, target, method, in.library_size));
-      return RowOutput{std::move(cells), DenseMatrix()};
-    };
-    // Only requests with the same conditions and method share a batch.
-    const std::string key = absl::StrCat("perturb/", source.size(), ":", source, "/", target.size(), ":", target,
-                                         "/", static_cast<int>(method), input.library_size.empty() ? "" : "/nb");
-    GENAILAB_ASSIGN_OR_RETURN(
-        RowOutput output,
-        RunRows(*servable, key, RowInput{std::move(input.x), std::move(codes), std::move(input.library_size)},
-                predict, call));
-    predicted = std::move(output.first);
+    const absl::Status status = servable->SubmitSession(task);
+    if (!status.ok()) task->Fail(status);
+    return absl::OkStatus();
   }
-  GENAILAB_RETURN_IF_ERROR(CheckModelOutput(predicted, rows, static_cast<int64_t>(manifest.gene_names.size()), "cells"));
-  v1::PredictPerturbationResponse response;
-  SetModelSpec(*servable, response.mutable_model());
-  MatrixToProto(predicted, manifest.gene_names, /*sparse=*/false, response.mutable_cells());
-  response.set_method(PerturbationMethodToProto(method));
-  response.set_condition_key(manifest.condition_key);
-  return response;
+  const std::string source = request.source_condition();
+  const std::string target = request.target_condition();
+  const RowFunction predict = [source, target, method](const GenerativeModel& model,
+                                                       const RowInput& in) -> absl::StatusOr<RowOutput> {
+    GENAILAB_ASSIGN_OR_RETURN(DenseMatrix cells,
+                              model.PredictPerturbation(in.x, in.codes, source, target, method, in.library_size));
+    return RowOutput{std::move(cells), DenseMatrix()};
+  };
+  // Only requests with the same conditions and method share a batch.
+  const std::string key = absl::StrCat("perturb/", source.size(), ":", source, "/", target.size(), ":", target,
+                                       "/", static_cast<int>(method), input.library_size.empty() ? "" : "/nb");
+  RunRowsAsync(*servable, key, RowInput{std::move(input.x), std::move(codes), std::move(input.library_size)},
+               predict, call, [respond = std::move(respond)](absl::StatusOr<RowOutput> output) {
+                 if (!output.ok()) return respond(output.status());
+                 respond(std::move(output->first));
+               });
+  return absl::OkStatus();
 }
 
 }  // namespace genailab

@@ -72,6 +72,24 @@ class GenerativeCore {
     return Create(manager, Options());
   }
 
+  // Asynchronous Encode, Decode, Generate and PredictPerturbation. The response is written into
+  // `*response` (which may live on the caller's arena), then `done` receives OK; or `done` receives the
+  // error. `done` is called exactly once: at once on the calling thread for a request refused before it
+  // reaches a scheduler, otherwise on a scheduler's worker thread right after the model ran, where the
+  // response is built, so `done` must be quick and must not block. `request` need not outlive the call;
+  // `response` must stay valid until `done` is called. No thread waits for the model: the gRPC layer
+  // finishes its call from `done`.
+  void EncodeAsync(const v1::EncodeRequest& request, const CallContext& call, v1::EncodeResponse* response,
+                   StatusCallback done) const;
+  void DecodeAsync(const v1::DecodeRequest& request, const CallContext& call, v1::DecodeResponse* response,
+                   StatusCallback done) const;
+  void GenerateAsync(const v1::GenerateRequest& request, const CallContext& call, v1::GenerateResponse* response,
+                     StatusCallback done) const;
+  void PredictPerturbationAsync(const v1::PredictPerturbationRequest& request, const CallContext& call,
+                                v1::PredictPerturbationResponse* response, StatusCallback done) const;
+
+  // Synchronous forms: the asynchronous call plus a wait that honours the call's deadline and
+  // cancellation.
   absl::StatusOr<v1::ListModelsResponse> ListModels(const v1::ListModelsRequest& request,
                                                     const CallContext& call = CallContext()) const;
   absl::StatusOr<v1::GetModelResponse> GetModel(const v1::GetModelRequest& request,
@@ -117,12 +135,24 @@ class GenerativeCore {
     std::map<std::string, std::vector<std::string>> cell_covariates;
   };
   absl::StatusOr<GeneratePlan> PlanGenerate(const v1::GenerateRequest& request, int64_t max_cells) const;
-  // Cells of seed blocks [first_block, end_block) of `plan`, all submitted at once.
+  // Cells of seed blocks [first_block, end_block) of `plan`, all submitted at once, checked and merged
+  // in order; `done` as for the *Async methods. `plan` need not outlive the call.
+  void GenerateBlocksAsync(const GeneratePlan& plan, int64_t first_block, int64_t end_block,
+                           const CallContext& call, Callback<DenseMatrix> done) const;
   absl::StatusOr<DenseMatrix> GenerateBlocks(const GeneratePlan& plan, int64_t first_block, int64_t end_block,
                                              const CallContext& call) const;
-  // Runs a row-wise call through the servable's batcher, split into tasks of split_cells rows.
-  absl::StatusOr<RowOutput> RunRows(const ServableModel& servable, const std::string& key, RowInput input,
-                                    const RowFunction& function, const CallContext& call) const;
+  // Runs a row-wise call through the servable's batcher, split into tasks of split_cells rows whose
+  // outputs are merged back in order; `done` as for the *Async methods.
+  void RunRowsAsync(const ServableModel& servable, const std::string& key, RowInput input,
+                    const RowFunction& function, const CallContext& call, Callback<RowOutput> done) const;
+  // The bodies of the *Async methods. They return an error only while `done` is still theirs to call
+  // (the request was refused before any task was submitted); once they hand `done` on, they return OK.
+  absl::Status StartEncode(const v1::EncodeRequest& request, const CallContext& call, v1::EncodeResponse* response,
+                           StatusCallback& done) const;
+  absl::Status StartDecode(const v1::DecodeRequest& request, const CallContext& call, v1::DecodeResponse* response,
+                           StatusCallback& done) const;
+  absl::Status StartPredictPerturbation(const v1::PredictPerturbationRequest& request, const CallContext& call,
+                                        v1::PredictPerturbationResponse* response, StatusCallback& done) const;
 
   ModelManager* const manager_;
   const Options options_;

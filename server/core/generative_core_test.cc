@@ -11,6 +11,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "absl/synchronization/notification.h"
 #include "data/matrix_codec.h"
 #include "data/status_matchers.h"
 #include "server/testing/fake_generative_model.h"
@@ -601,6 +602,74 @@ TEST_F(GenerativeCoreEngineTest, ReloadUnderContinuousLoadDropsNoRequest) {
   EXPECT_EQ(failures.load(), 0);
   EXPECT_EQ(newest_seen.load(), 6);
   EXPECT_THAT(manager_->ServedVersions("cond"), ElementsAre(6));
+}
+
+TEST_F(GenerativeCoreEngineTest, AsyncCallsFinishOnTheWorkerWithoutParkingAThread) {
+  MakeCore(root_, FakeModelLoader());
+  // Many asynchronous calls in flight from one thread: each `done` runs once, on a worker thread.
+  constexpr int kCalls = 40;
+  std::vector<v1::GenerateResponse> responses(kCalls);
+  std::atomic<int> done{0};
+  std::atomic<int> ok{0};
+  std::atomic<int> on_caller{0};
+  const std::thread::id caller = std::this_thread::get_id();
+  for (int i = 0; i < kCalls; ++i) {
+    core_->GenerateAsync(CondGenerate(static_cast<uint64_t>(i), 2, 1), CallContext(), &responses[i],
+                         [&](absl::Status status) {
+                           if (status.ok()) ++ok;
+                           if (std::this_thread::get_id() == caller) ++on_caller;
+                           ++done;
+                         });
+  }
+  while (done.load() < kCalls) absl::SleepFor(absl::Milliseconds(1));
+  EXPECT_EQ(ok.load(), kCalls);
+  EXPECT_EQ(on_caller.load(), 0);
+  // The same cells as the synchronous call.
+  auto sync = core_->Generate(CondGenerate(7, 2, 1));
+  ASSERT_THAT(sync, IsOk());
+  EXPECT_THAT(responses[7].cells().dense().values(), Pointwise(FloatNear(0), sync->cells().dense().values()));
+  EXPECT_EQ(responses[7].cells().rows(), 3);
+
+  // A refused request answers at once, on the caller's thread.
+  v1::GenerateRequest unknown = CondGenerate(1, 1, 1);
+  unknown.mutable_model()->set_name("nope");
+  absl::Status refused;
+  v1::GenerateResponse unused;
+  core_->GenerateAsync(unknown, CallContext(), &unused, [&](absl::Status status) { refused = status; });
+  EXPECT_EQ(refused.code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(GenerativeCoreEngineTest, VersionRetiredUnderAnAsyncCallUnloadsWhenTheCallLetsGo) {
+  MakeCore(root_, FakeModelLoader());
+  // The call's completion holds the last reference to version 1 once it is unloaded: the version is
+  // then deleted off the worker thread that runs the completion (whose own instance it is).
+  v1::EncodeRequest request;
+  request.mutable_model()->set_name("cond");
+  *request.mutable_cells() = Cells({{1, 2, 3}}, {"g0", "g1", "g2"});
+  AddCovariate("cell_type", {"A"}, request.mutable_covariates());
+  AddCovariate("condition", {"ctrl"}, request.mutable_covariates());
+  absl::Notification running, unloaded, finished;
+  v1::EncodeResponse response;
+  absl::Status result = absl::UnknownError("not called");
+  core_->EncodeAsync(request, CallContext(), &response, [&](absl::Status status) {
+    result = status;
+    running.Notify();
+    unloaded.WaitForNotification();
+    finished.Notify();
+  });
+  running.WaitForNotification();
+  ASSERT_THAT(manager_->UnloadModel("cond", 1), IsOk());
+  unloaded.Notify();
+  finished.WaitForNotification();
+  EXPECT_THAT(result, IsOk());
+  EXPECT_EQ(response.model().version(), 1);
+  const auto state_of_1 = [&] {
+    for (const VersionInfo& info : manager_->Versions("cond")) {
+      if (info.version == 1) return info.state;
+    }
+    return VersionState::kFailed;
+  };
+  while (state_of_1() != VersionState::kUnloaded) absl::SleepFor(absl::Milliseconds(1));
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 #include "server/core/model_manager.h"
 
 #include <algorithm>
+#include <thread>
 #include <utility>
 
 #if defined(__GLIBC__)
@@ -45,6 +46,27 @@ void ReleaseFreedMemory() {
 #if defined(__GLIBC__)
   malloc_trim(0);
 #endif
+}
+
+// Deletes a servable and, for one that served (not hand-built), counts and logs the unload.
+void DeleteServable(ServableModel* s, ServerMetrics* metrics) {
+  const std::string model = s->name;
+  const int64_t v = s->version;
+  const bool serving = !s->instances.empty();
+  delete s;
+  if (!serving) return;
+  ReleaseFreedMemory();
+  spdlog::info("unloaded model '{}' version {}", model, v);
+  if (metrics != nullptr) metrics->RecordModelUnload(model);
+}
+
+// True on a worker thread of one of the servable's instances.
+bool OnOwnWorkerThread(const ServableModel& s) {
+  for (const auto& instance : s.instances) {
+    if (instance->batcher != nullptr && instance->batcher->OnWorkerThread()) return true;
+    if (instance->stepper != nullptr && instance->stepper->OnWorkerThread()) return true;
+  }
+  return false;
 }
 
 // One tiny forward pass, so that the first request does not pay for lazy initialization.
@@ -297,16 +319,15 @@ absl::StatusOr<std::shared_ptr<ServableModel>> ModelManager::BuildServable(const
                                                                           int64_t version) {
   GENAILAB_ASSIGN_OR_RETURN(const std::string directory, repository_->VersionDirectory(name, version));
   ServerMetrics* metrics = options_.metrics;
-  // The deleter counts the unload when the last request lets go of a retired version.
+  // The deleter counts the unload when the last request lets go of a retired version. That request may
+  // be an asynchronous one whose completion runs on one of the version's own worker threads, which the
+  // instances' destructors join: the deletion then moves to a thread of its own.
   std::shared_ptr<ServableModel> servable(new ServableModel(), [metrics](ServableModel* s) {
-    const std::string model = s->name;
-    const int64_t v = s->version;
-    const bool serving = !s->instances.empty();
-    delete s;
-    if (!serving) return;
-    ReleaseFreedMemory();
-    spdlog::info("unloaded model '{}' version {}", model, v);
-    if (metrics != nullptr) metrics->RecordModelUnload(model);
+    if (OnOwnWorkerThread(*s)) {
+      std::thread([metrics, s] { DeleteServable(s, metrics); }).detach();
+      return;
+    }
+    DeleteServable(s, metrics);
   });
   servable->name = name;
   servable->version = version;

@@ -72,6 +72,8 @@ class StepScheduler final : public BatchScheduler {
   int64_t pending() const override;
   // Refuses new tasks, runs the accepted ones to completion and joins the worker. Idempotent.
   void Stop();
+  // True on the worker thread itself (where completions run; Stop() must not be called there).
+  bool OnWorkerThread() const { return std::this_thread::get_id() == worker_.get_id(); }
 
  private:
   struct Active {

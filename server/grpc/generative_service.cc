@@ -1,6 +1,8 @@
 #include "server/grpc/generative_service.h"
 
+#include <atomic>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <utility>
 
@@ -71,11 +73,28 @@ class CallGuard {
   CallContext call_;
 };
 
+// The reactor of one callback-API call. Its cancellation (the client went away, or the deadline passed)
+// sets a flag that the schedulers poll through CallContext::is_cancelled; the flag is shared, so tasks
+// that outlive the call can still read it. Deletes itself when gRPC is done with the call.
+class UnaryCall final : public grpc::ServerUnaryReactor {
+ public:
+  UnaryCall() : cancelled_(std::make_shared<std::atomic<bool>>(false)) {}
+
+  std::function<bool()> IsCancelled() const {
+    return [cancelled = cancelled_] { return cancelled->load(std::memory_order_relaxed); };
+  }
+  void OnCancel() override { cancelled_->store(true, std::memory_order_relaxed); }
+  void OnDone() override { delete this; }
+
+ private:
+  const std::shared_ptr<std::atomic<bool>> cancelled_;
+};
+
 absl::Status ShuttingDown() { return absl::UnavailableError("the server is shutting down; retry elsewhere"); }
 
 }  // namespace
 
-grpc::Status GenerativeService::Finish(const char* rpc, const std::string& model, grpc::ServerContext* context,
+grpc::Status GenerativeService::Finish(const char* rpc, const std::string& model, grpc::ServerContextBase* context,
                                        const absl::Status& status, absl::Time start, int64_t cells) {
   const absl::StatusCode code = status.code();
   if (status.ok()) {
@@ -129,29 +148,63 @@ grpc::Status GenerativeService::GetModel(grpc::ServerContext* context, const v1:
                 &NoCells<v1::GetModelResponse>);
 }
 
-grpc::Status GenerativeService::Encode(grpc::ServerContext* context, const v1::EncodeRequest* request,
-                                       v1::EncodeResponse* response) {
-  return Handle("Encode", request->model().name(), context, *request, response, &GenerativeCore::Encode,
-                &EncodedCells);
+GenerativeService::GenerativeService(const GenerativeCore* core, ServerMetrics* metrics,
+                                     const LatentExplorer* explorer)
+    : core_(core), metrics_(metrics), explorer_(explorer) {
+  SetMessageAllocatorFor_Encode(&encode_allocator_);
+  SetMessageAllocatorFor_Decode(&decode_allocator_);
+  SetMessageAllocatorFor_Generate(&generate_allocator_);
+  SetMessageAllocatorFor_PredictPerturbation(&perturbation_allocator_);
 }
 
-grpc::Status GenerativeService::Decode(grpc::ServerContext* context, const v1::DecodeRequest* request,
-                                       v1::DecodeResponse* response) {
-  return Handle("Decode", request->model().name(), context, *request, response, &GenerativeCore::Decode,
-                &DecodedCells);
+template <typename Request, typename Response>
+grpc::ServerUnaryReactor* GenerativeService::HandleAsync(
+    const char* rpc, grpc::CallbackServerContext* context, const Request* request, Response* response,
+    void (GenerativeCore::*method)(const Request&, const CallContext&, Response*, StatusCallback) const,
+    int64_t (*cells_of)(const Response&)) {
+  const absl::Time start = absl::Now();
+  auto* reactor = new UnaryCall();
+  // The request (and so the model name) lives until the reactor is done, which is after Finish.
+  const std::string& model = request->model().name();
+  if (!admission_.Enter()) {
+    reactor->Finish(Finish(rpc, model, context, ShuttingDown(), start, 0));
+    return reactor;
+  }
+  CallContext call;
+  call.is_cancelled = reactor->IsCancelled();
+  const auto deadline = context->deadline();
+  if (deadline != std::chrono::system_clock::time_point::max()) call.deadline = absl::FromChrono(deadline);
+  (core_->*method)(*request, call, response,
+                   [this, rpc, &model, context, response, reactor, start, cells_of](const absl::Status& status) {
+                     const int64_t cells = status.ok() ? cells_of(*response) : 0;
+                     reactor->Finish(Finish(rpc, model, context, status, start, cells));
+                     // After Finish: a drain that sees no call in flight has seen every answer handed to gRPC.
+                     admission_.Leave();
+                   });
+  return reactor;
 }
 
-grpc::Status GenerativeService::Generate(grpc::ServerContext* context, const v1::GenerateRequest* request,
-                                         v1::GenerateResponse* response) {
-  return Handle("Generate", request->model().name(), context, *request, response, &GenerativeCore::Generate,
-                &GeneratedCells);
+grpc::ServerUnaryReactor* GenerativeService::Encode(grpc::CallbackServerContext* context,
+                                                    const v1::EncodeRequest* request, v1::EncodeResponse* response) {
+  return HandleAsync("Encode", context, request, response, &GenerativeCore::EncodeAsync, &EncodedCells);
 }
 
-grpc::Status GenerativeService::PredictPerturbation(grpc::ServerContext* context,
-                                                    const v1::PredictPerturbationRequest* request,
-                                                    v1::PredictPerturbationResponse* response) {
-  return Handle("PredictPerturbation", request->model().name(), context, *request, response,
-                &GenerativeCore::PredictPerturbation, &PerturbedCells);
+grpc::ServerUnaryReactor* GenerativeService::Decode(grpc::CallbackServerContext* context,
+                                                    const v1::DecodeRequest* request, v1::DecodeResponse* response) {
+  return HandleAsync("Decode", context, request, response, &GenerativeCore::DecodeAsync, &DecodedCells);
+}
+
+grpc::ServerUnaryReactor* GenerativeService::Generate(grpc::CallbackServerContext* context,
+                                                      const v1::GenerateRequest* request,
+                                                      v1::GenerateResponse* response) {
+  return HandleAsync("Generate", context, request, response, &GenerativeCore::GenerateAsync, &GeneratedCells);
+}
+
+grpc::ServerUnaryReactor* GenerativeService::PredictPerturbation(grpc::CallbackServerContext* context,
+                                                                 const v1::PredictPerturbationRequest* request,
+                                                                 v1::PredictPerturbationResponse* response) {
+  return HandleAsync("PredictPerturbation", context, request, response, &GenerativeCore::PredictPerturbationAsync,
+                     &PerturbedCells);
 }
 
 grpc::Status GenerativeService::LoadModel(grpc::ServerContext* context, const v1::LoadModelRequest* request,

@@ -20,29 +20,37 @@
 #include "server/core/generative_core.h"
 #include "server/core/latent_exploration.h"
 #include "server/core/server_metrics.h"
+#include "server/grpc/arena_message_allocator.h"
 #include "server/grpc/call_admission.h"
 
 namespace genailab {
 
-class GenerativeService final : public v1::GenerativeService::Service {
+// Encode, Decode, Generate and PredictPerturbation use gRPC's callback API: the handler hands the request
+// to the core and returns; the model's scheduler finishes the call when the result is there, so no
+// thread is parked per call. The other RPCs are synchronous.
+using GenerativeServiceBase = v1::GenerativeService::WithCallbackMethod_Encode<
+    v1::GenerativeService::WithCallbackMethod_Decode<v1::GenerativeService::WithCallbackMethod_Generate<
+        v1::GenerativeService::WithCallbackMethod_PredictPerturbation<v1::GenerativeService::Service>>>>;
+
+class GenerativeService final : public GenerativeServiceBase {
  public:
   // `explorer` (borrowed; nullptr = Interpolate and TraverseLatent answer UNIMPLEMENTED) serves the
   // latent-exploration RPCs.
-  GenerativeService(const GenerativeCore* core, ServerMetrics* metrics, const LatentExplorer* explorer = nullptr)
-      : core_(core), metrics_(metrics), explorer_(explorer) {}
+  GenerativeService(const GenerativeCore* core, ServerMetrics* metrics, const LatentExplorer* explorer = nullptr);
 
   grpc::Status ListModels(grpc::ServerContext* context, const v1::ListModelsRequest* request,
                           v1::ListModelsResponse* response) override;
   grpc::Status GetModel(grpc::ServerContext* context, const v1::GetModelRequest* request,
                         v1::GetModelResponse* response) override;
-  grpc::Status Encode(grpc::ServerContext* context, const v1::EncodeRequest* request,
-                      v1::EncodeResponse* response) override;
-  grpc::Status Decode(grpc::ServerContext* context, const v1::DecodeRequest* request,
-                      v1::DecodeResponse* response) override;
-  grpc::Status Generate(grpc::ServerContext* context, const v1::GenerateRequest* request,
-                        v1::GenerateResponse* response) override;
-  grpc::Status PredictPerturbation(grpc::ServerContext* context, const v1::PredictPerturbationRequest* request,
-                                   v1::PredictPerturbationResponse* response) override;
+  grpc::ServerUnaryReactor* Encode(grpc::CallbackServerContext* context, const v1::EncodeRequest* request,
+                                   v1::EncodeResponse* response) override;
+  grpc::ServerUnaryReactor* Decode(grpc::CallbackServerContext* context, const v1::DecodeRequest* request,
+                                   v1::DecodeResponse* response) override;
+  grpc::ServerUnaryReactor* Generate(grpc::CallbackServerContext* context, const v1::GenerateRequest* request,
+                                     v1::GenerateResponse* response) override;
+  grpc::ServerUnaryReactor* PredictPerturbation(grpc::CallbackServerContext* context,
+                                                const v1::PredictPerturbationRequest* request,
+                                                v1::PredictPerturbationResponse* response) override;
   grpc::Status GenerateStream(grpc::ServerContext* context, const v1::GenerateStreamRequest* request,
                               grpc::ServerWriter<v1::GenerateResponse>* writer) override;
   grpc::Status LoadModel(grpc::ServerContext* context, const v1::LoadModelRequest* request,
@@ -66,12 +74,19 @@ class GenerativeService final : public v1::GenerativeService::Service {
                       Response* response,
                       absl::StatusOr<Response> (GenerativeCore::*method)(const Request&, const CallContext&) const,
                       int64_t (*cells_of)(const Response&));
+  // The callback-API form of Handle: `(core_->*method)(request, call, response, done)`, where `done`
+  // records the request and finishes the call.
+  template <typename Request, typename Response>
+  grpc::ServerUnaryReactor* HandleAsync(
+      const char* rpc, grpc::CallbackServerContext* context, const Request* request, Response* response,
+      void (GenerativeCore::*method)(const Request&, const CallContext&, Response*, StatusCallback) const,
+      int64_t (*cells_of)(const Response&));
   // Handle for the LatentExplorer's RPCs (no CallContext: they run on the calling thread).
   template <typename Request, typename Response>
   grpc::Status Explore(const char* rpc, grpc::ServerContext* context, const Request& request, Response* response,
                        absl::StatusOr<Response> (LatentExplorer::*method)(const Request&) const);
   // Logs, records metrics and converts `status` (adding the retry hint to `context`).
-  grpc::Status Finish(const char* rpc, const std::string& model, grpc::ServerContext* context,
+  grpc::Status Finish(const char* rpc, const std::string& model, grpc::ServerContextBase* context,
                       const absl::Status& status, absl::Time start, int64_t cells);
 
   const GenerativeCore* const core_;
@@ -79,6 +94,11 @@ class GenerativeService final : public v1::GenerativeService::Service {
   const LatentExplorer* const explorer_;
 
   CallAdmission admission_;
+  // Arenas for the callback RPCs' messages (gRPC needs the allocators for the server's lifetime).
+  ArenaMessageAllocator<v1::EncodeRequest, v1::EncodeResponse> encode_allocator_;
+  ArenaMessageAllocator<v1::DecodeRequest, v1::DecodeResponse> decode_allocator_;
+  ArenaMessageAllocator<v1::GenerateRequest, v1::GenerateResponse> generate_allocator_;
+  ArenaMessageAllocator<v1::PredictPerturbationRequest, v1::PredictPerturbationResponse> perturbation_allocator_;
 };
 
 }  // namespace genailab
