@@ -25,6 +25,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/logging.h"
+#include "common/malloc_tuning.h"
 #include "common/shutdown_signals.h"
 #include "models/vae_model.h"
 #include "server/grpc/genailab_server.h"
@@ -184,6 +185,7 @@ int main(int argc, char** argv) {
   // would record its lock order in a global graph on every acquisition. That is a test-time aid, not
   // something to pay per request in production.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+  genailab::KeepLargeBuffersInHeap();
 
   absl::SetProgramUsageMessage("Serves genailab generative models over gRPC. See --help.");
   absl::ParseCommandLine(argc, argv);

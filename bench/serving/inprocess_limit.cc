@@ -13,6 +13,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/malloc_tuning.h"
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/synchronization/mutex.h"
@@ -105,6 +106,9 @@ int Run() {
 }  // namespace genailab
 
 int main(int argc, char** argv) {
+  // The same malloc settings as genailab-server, so that neither side of a comparison pays page faults
+  // the other does not.
+  genailab::KeepLargeBuffersInHeap();
   absl::ParseCommandLine(argc, argv);
   return genailab::Run();
 }

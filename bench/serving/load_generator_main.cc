@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "common/malloc_tuning.h"
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/strings/str_cat.h"
@@ -177,6 +178,9 @@ int Run() {
 }  // namespace genailab
 
 int main(int argc, char** argv) {
+  // The same malloc settings as genailab-server, so that neither side of a comparison pays page faults
+  // the other does not.
+  genailab::KeepLargeBuffersInHeap();
   absl::ParseCommandLine(argc, argv);
   return genailab::Run();
 }

@@ -59,12 +59,15 @@ echo "== starting servers on loopback"
 "$bin/server/genailab-server" --repository="$work/repo" --device=cpu --grpc_address=127.0.0.1:0 \
   --metrics_address= --port_file="$work/genailab.port" --log_level=warn &
 pids+=($!)
-"$bin/bench/serving/serving_noop" --port_file="$work/noop.port" &
+"$bin/bench/serving/serving_noop" --api=sync --port_file="$work/noop.port" &
+pids+=($!)
+"$bin/bench/serving/serving_noop" --api=callback --port_file="$work/noop_callback.port" &
 pids+=($!)
 "$python" bench/serving/python_peer.py --model_dir="$model_dir" --port_file="$work/python.port" &
 pids+=($!)
 genailab="127.0.0.1:$(wait_port "$work/genailab.port")"
 noop="127.0.0.1:$(wait_port "$work/noop.port")"
+noop_callback="127.0.0.1:$(wait_port "$work/noop_callback.port")"
 peer="127.0.0.1:$(wait_port "$work/python.port")"
 
 results="$work/results.jsonl"
@@ -79,6 +82,7 @@ for rpc in encode generate; do
   echo "== $rpc: 1-cell requests, closed loop at concurrency 64"
   load genailab "$genailab" "$rpc" 1 --concurrency=64
   load noop "$noop" "$rpc" 1 --concurrency=64
+  load noop_callback "$noop_callback" "$rpc" 1 --concurrency=64
   load python "$peer" "$rpc" 1 --concurrency=64
   echo "== $rpc: 1024-cell requests, closed loop at concurrency 2, and the in-process limit on 2 threads"
   load genailab "$genailab" "$rpc" 1024 --concurrency=2

@@ -19,12 +19,15 @@ def main(results_path, json_path, md_path):
 
     rows = []
     for rpc in ("encode", "generate"):
-        g1, noop, py1 = find("genailab", rpc, 1, "closed"), find("noop", rpc, 1, "closed"), find("python", rpc, 1, "closed")
+        g1, py1 = find("genailab", rpc, 1, "closed"), find("python", rpc, 1, "closed")
+        # The ceiling is the faster of the two no-op servers (synchronous and callback API).
+        noops = [r for r in (find("noop", rpc, 1, "closed"), find("noop_callback", rpc, 1, "closed")) if r]
+        noop = max(noops, key=lambda r: r["requests_per_second"]) if noops else None
         g1024, py1024, limit = (find("genailab", rpc, 1024, "closed"), find("python", rpc, 1024, "closed"),
                                 find("inprocess", rpc, 1024, "inprocess"))
         half = find("genailab", rpc, 1, "open")
         ratio = lambda a, b, key: (a[key] / b[key]) if a and b and b[key] else None  # noqa: E731
-        rows.append({"rpc": rpc, "metric": "1-cell, concurrency 64: genailab / no-op requests/s",
+        rows.append({"rpc": rpc, "metric": "1-cell, concurrency 64: genailab / faster no-op requests/s",
                      "ratio": ratio(g1, noop, "requests_per_second"), "target": ">= 0.7", "ok_if": (">=", 0.7)})
         rows.append({"rpc": rpc, "metric": "1-cell, concurrency 64: genailab / Python peer requests/s",
                      "ratio": ratio(g1, py1, "requests_per_second"), "target": ">= 5", "ok_if": (">=", 5.0)})
