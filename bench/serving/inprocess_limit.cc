@@ -13,10 +13,10 @@
 #include <thread>
 #include <vector>
 
-#include "common/malloc_tuning.h"
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/synchronization/mutex.h"
+#include "common/malloc_tuning.h"
 #include "data/matrix.h"
 #include "models/checkpoint.h"
 #include "models/generative_model.h"

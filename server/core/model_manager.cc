@@ -200,6 +200,12 @@ ModelManager::~ModelManager() {
     stopping_ = true;
   }
   if (poll_thread_.joinable()) poll_thread_.join();
+  // A version deleted off its worker thread must be gone before the process may exit.
+  absl::MutexLock lock(&off_thread_deletions_->mu);
+  const auto idle = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(off_thread_deletions_->mu) {
+    return off_thread_deletions_->running == 0;
+  };
+  off_thread_deletions_->mu.Await(absl::Condition(&idle));
 }
 
 void ModelManager::PollLoop() {
@@ -321,14 +327,24 @@ absl::StatusOr<std::shared_ptr<ServableModel>> ModelManager::BuildServable(const
   ServerMetrics* metrics = options_.metrics;
   // The deleter counts the unload when the last request lets go of a retired version. That request may
   // be an asynchronous one whose completion runs on one of the version's own worker threads, which the
-  // instances' destructors join: the deletion then moves to a thread of its own.
-  std::shared_ptr<ServableModel> servable(new ServableModel(), [metrics](ServableModel* s) {
-    if (OnOwnWorkerThread(*s)) {
-      std::thread([metrics, s] { DeleteServable(s, metrics); }).detach();
-      return;
-    }
-    DeleteServable(s, metrics);
-  });
+  // instances' destructors join: the deletion then moves to a thread of its own, which the manager's
+  // destructor waits for.
+  std::shared_ptr<ServableModel> servable(
+      new ServableModel(), [metrics, deletions = off_thread_deletions_](ServableModel* s) {
+        if (!OnOwnWorkerThread(*s)) {
+          DeleteServable(s, metrics);
+          return;
+        }
+        {
+          absl::MutexLock lock(&deletions->mu);
+          ++deletions->running;
+        }
+        std::thread([metrics, deletions, s] {
+          DeleteServable(s, metrics);
+          absl::MutexLock lock(&deletions->mu);
+          --deletions->running;
+        }).detach();
+      });
   servable->name = name;
   servable->version = version;
   for (int i = 0; i < options_.instances; ++i) {

@@ -208,6 +208,13 @@ class ModelManager {
     bool disabled = false;
   };
 
+  // Counts versions being deleted on a thread of their own (see BuildServable), so that the destructor
+  // can wait for them. Shared with the deleters, which may outlive the manager.
+  struct OffThreadDeletions {
+    absl::Mutex mu;
+    int64_t running ABSL_GUARDED_BY(mu) = 0;
+  };
+
   ModelManager(Options options, std::unique_ptr<ModelRepository> repository);
 
   void PollLoop();
@@ -233,6 +240,7 @@ class ModelManager {
 
   const Options options_;
   const std::unique_ptr<ModelRepository> repository_;
+  const std::shared_ptr<OffThreadDeletions> off_thread_deletions_ = std::make_shared<OffThreadDeletions>();
 
   // Serializes Refresh/LoadModel/UnloadModel; held while loading, never while serving.
   absl::Mutex refresh_mu_ ABSL_ACQUIRED_BEFORE(mu_);
