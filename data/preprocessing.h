@@ -14,10 +14,6 @@ std::vector<float> RowSums(const DenseMatrix& x);
 void NormalizeTotal(DenseMatrix* x, double target_sum);
 // x <- log(1 + x), like sc.pp.log1p.
 void Log1p(DenseMatrix* x);
-// NormalizeTotal(x, target_sum) then Log1p(x), bit for bit, in one pass over the values. Within a row,
-// each small integer count (the usual input) maps to one output, so std::log1p runs about once per
-// distinct count per row. `row_sums` (may be null) must be RowSums(*x) when given.
-void NormalizeTotalLog1p(DenseMatrix* x, double target_sum, const std::vector<float>* row_sums = nullptr);
 
 }  // namespace genailab
 
