@@ -49,8 +49,10 @@ ABSL_FLAG(std::string, tls_client_ca, "",
 ABSL_FLAG(std::string, token_file, "",
           "Accepted bearer tokens, one per line; set = calls need 'authorization: Bearer <token>' "
           "(health checks excepted). Requires TLS.");
-ABSL_FLAG(int, instances_per_device, 1,
-          "Copies of every model version on the device, each with its own batcher (and sampler scheduler).");
+ABSL_FLAG(int, instances_per_device, 0,
+          "Copies of every model version on the device, each with its own batcher (and sampler scheduler). "
+          "0 = auto: on the CPU one per core, at most 4 (a CPU batch runs on one core, so copies run "
+          "batches side by side); on CUDA 1.");
 ABSL_FLAG(int64_t, max_batch_cells, 1024,
           "Most cells in one batch; larger Encode/Decode/PredictPerturbation requests are split into parts.");
 ABSL_FLAG(double, max_queue_delay_ms, 0,
@@ -95,6 +97,12 @@ std::vector<int> GpuMemoryDevices(const std::string& device) {
   return {std::max<int>(0, resolved->index())};
 }
 
+// --instances_per_device=0 on the CPU: one copy per core, at most 4.
+int AutoCpuInstances() {
+  const unsigned cores = std::thread::hardware_concurrency();
+  return static_cast<int>(std::clamp<unsigned>(cores, 1, 4));
+}
+
 // The batching, instance, version-policy and streaming flags. INVALID_ARGUMENT naming the flag.
 absl::Status ParseEngineFlags(GenailabServer::Options* server) {
   if (!IsDevice(server->device)) {
@@ -102,6 +110,9 @@ absl::Status ParseEngineFlags(GenailabServer::Options* server) {
   }
   server->gpu_memory_devices = GpuMemoryDevices(server->device);
   server->instances_per_device = absl::GetFlag(FLAGS_instances_per_device);
+  if (server->instances_per_device == 0) {
+    server->instances_per_device = server->gpu_memory_devices.empty() ? AutoCpuInstances() : 1;
+  }
   server->max_batch_cells = absl::GetFlag(FLAGS_max_batch_cells);
   server->max_queue_delay = absl::Microseconds(static_cast<int64_t>(absl::GetFlag(FLAGS_max_queue_delay_ms) * 1000));
   server->max_queue_requests = absl::GetFlag(FLAGS_max_queue_requests);
