@@ -14,6 +14,10 @@ std::vector<float> RowSums(const DenseMatrix& x);
 void NormalizeTotal(DenseMatrix* x, double target_sum);
 // x <- log(1 + x), like sc.pp.log1p.
 void Log1p(DenseMatrix* x);
+// NormalizeTotal(x, target_sum) then Log1p(x), bit for bit. Rows of small integer counts (0..63, the
+// usual request) take a shortcut: the row's few distinct outputs are computed once into a table, then
+// each value is one lookup. Other rows take the two steps. `row_sums` (may be null) must be RowSums(*x).
+void NormalizeTotalLog1p(DenseMatrix* x, double target_sum, const std::vector<float>* row_sums = nullptr);
 
 }  // namespace genailab
 

@@ -60,5 +60,45 @@ TEST(PreprocessingTest, NormalizeThenLog1pMatchesScanpy) {
                                                                        1.0986123f, 1.0986123f, 1.9459101f}));
 }
 
+TEST(PreprocessingTest, FusedNormalizeLog1pIsBitIdenticalToTheTwoSteps) {
+  // Rows 0-9 mix integer counts (some of 64 and more), non-integers, signed zeros and negative values,
+  // and include a row summing to 0 and a row of zeros; rows 10-29 hold small integer counts only (the
+  // table shortcut), one of them with a count of 63 and one with a -0.0 (which must keep its sign).
+  DenseMatrix x(30, 70);
+  for (int64_t i = 0; i < x.rows; ++i) {
+    for (int64_t j = 0; j < x.cols; ++j) {
+      const int64_t k = i * x.cols + j;
+      x.at(i, j) = k % 4 == 0 ? 0.0f
+                   : k % 11 == 0 ? 0.3f * static_cast<float>(k % 13)
+                   : k % 17 == 0 ? static_cast<float>(100 + k % 300)
+                                 : static_cast<float>(k % 9);
+    }
+  }
+  x.at(0, 1) = -0.0f;
+  x.at(0, 2) = 63.0f;
+  x.at(0, 3) = 64.0f;
+  for (int64_t j = 0; j < x.cols; ++j) x.at(1, j) = 0.0f;
+  for (int64_t j = 0; j < x.cols; ++j) x.at(2, j) = j == 0 ? 5.0f : (j == 1 ? -5.0f : 0.0f);
+  x.at(3, 5) = -2.0f;
+  for (int64_t i = 10; i < x.rows; ++i) {
+    for (int64_t j = 0; j < x.cols; ++j) x.at(i, j) = static_cast<float>((i * x.cols + j) % 4 == 0 ? 0 : (i + j) % 9);
+  }
+  x.at(10, 3) = 63.0f;
+  x.at(11, 4) = -0.0f;
+  for (const bool given_sums : {false, true}) {
+    DenseMatrix two_steps = x;
+    NormalizeTotal(&two_steps, 1e4);
+    Log1p(&two_steps);
+    DenseMatrix fused = x;
+    const std::vector<float> sums = RowSums(x);
+    NormalizeTotalLog1p(&fused, 1e4, given_sums ? &sums : nullptr);
+    ASSERT_EQ(fused.values.size(), two_steps.values.size());
+    for (size_t i = 0; i < fused.values.size(); ++i) {
+      EXPECT_EQ(std::memcmp(&fused.values[i], &two_steps.values[i], sizeof(float)), 0)
+          << i << ": " << x.values[i] << " -> " << fused.values[i] << " vs " << two_steps.values[i];
+    }
+  }
+}
+
 }  // namespace
 }  // namespace genailab

@@ -91,7 +91,12 @@ absl::StatusOr<ModelInput> ToModelInput(const ModelManifest& manifest, const v1:
     GENAILAB_ASSIGN_OR_RETURN(input.x, matcher.Apply(request));
   }
   if (IsNegativeBinomial(manifest)) input.library_size = RowSums(input.x);
-  if (manifest.preprocessing.normalize_total > 0) NormalizeTotal(&input.x, manifest.preprocessing.normalize_total);
+  const double target_sum = manifest.preprocessing.normalize_total;
+  if (target_sum > 0 && manifest.preprocessing.log1p) {
+    NormalizeTotalLog1p(&input.x, target_sum, input.library_size.empty() ? nullptr : &input.library_size);
+    return input;
+  }
+  if (target_sum > 0) NormalizeTotal(&input.x, target_sum);
   if (manifest.preprocessing.log1p) Log1p(&input.x);
   return input;
 }

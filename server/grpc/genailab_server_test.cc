@@ -1,5 +1,6 @@
 #include "server/grpc/genailab_server.h"
 
+#include <atomic>
 #include <cstdlib>
 #include <filesystem>
 #include <memory>
@@ -251,18 +252,22 @@ struct Gate {
 
 class GatedModel : public FakeGenerativeModel {
  public:
-  GatedModel(ModelManifest manifest, Gate* gate) : FakeGenerativeModel(std::move(manifest)), gate_(gate) {}
+  // `seed_7_runs` (may be null) counts the Generate calls seeded 7.
+  GatedModel(ModelManifest manifest, Gate* gate, std::atomic<int>* seed_7_runs = nullptr)
+      : FakeGenerativeModel(std::move(manifest)), gate_(gate), seed_7_runs_(seed_7_runs) {}
   absl::StatusOr<DenseMatrix> Generate(int64_t n, const CovariateCodes& covariates, uint64_t seed, float library_size,
                                        bool sample_counts) const override {
     if (seed == 42) {  // only the held request; warm-up and others pass
       gate_->entered.Notify();
       gate_->release.WaitForNotification();
     }
+    if (seed == 7 && seed_7_runs_ != nullptr) ++*seed_7_runs_;
     return FakeGenerativeModel::Generate(n, covariates, seed, library_size, sample_counts);
   }
 
  private:
   Gate* const gate_;
+  std::atomic<int>* const seed_7_runs_;
 };
 
 v1::GenerateRequest CondGenerate(uint64_t seed, int64_t n) {
@@ -408,6 +413,44 @@ TEST_F(GenailabServerTest, FullQueueAnswersResourceExhaustedWithRetryAfterMetada
   gate.release.Notify();
   running.join();
   EXPECT_TRUE(held_status.ok()) << held_status.error_message();
+}
+
+TEST_F(GenailabServerTest, ACallCancelledWhileQueuedNeverReachesTheModel) {
+  Gate gate;
+  std::atomic<int> seed_7_runs{0};
+  GenailabServer::Options options = TestOptions();
+  const ModelLoader fake = FakeModelLoader();
+  options.loader = [&gate, &seed_7_runs, fake](const std::string& dir, const std::string& device)
+      -> absl::StatusOr<std::unique_ptr<GenerativeModel>> {
+    auto model = fake(dir, device);
+    if (!model.ok()) return model.status();
+    return std::unique_ptr<GenerativeModel>(new GatedModel((*model)->manifest(), &gate, &seed_7_runs));
+  };
+  ASSERT_NO_FATAL_FAILURE(StartServer(options));
+  v1::GenerateResponse held;
+  grpc::Status held_status;
+  std::thread running([&] { held_status = stub_->Generate(Context().get(), CondGenerate(42, 1), &held); });
+  gate.entered.WaitForNotification();
+  // Queued behind the held batch, then cancelled by the client (no deadline: the cancellation alone
+  // must keep it from the model).
+  grpc::ClientContext cancelled_context;
+  grpc::Status cancelled_status;
+  std::thread cancelled([&] {
+    v1::GenerateResponse response;
+    cancelled_status = stub_->Generate(&cancelled_context, CondGenerate(7, 1), &response);
+  });
+  absl::SleepFor(absl::Milliseconds(200));
+  cancelled_context.TryCancel();
+  cancelled.join();
+  EXPECT_EQ(cancelled_status.error_code(), grpc::StatusCode::CANCELLED);
+  absl::SleepFor(absl::Milliseconds(300));  // for the server to see the cancellation
+  gate.release.Notify();
+  running.join();
+  EXPECT_TRUE(held_status.ok()) << held_status.error_message();
+  // A later call passes through the same queue, after the cancelled one.
+  v1::GenerateResponse later;
+  EXPECT_TRUE(stub_->Generate(Context().get(), CondGenerate(8, 1), &later).ok());
+  EXPECT_EQ(seed_7_runs.load(), 0);
 }
 
 TEST_F(GenailabServerTest, ServesTheLatentExplorationRpcs) {
