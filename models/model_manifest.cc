@@ -2,10 +2,13 @@
 
 #include <cmath>
 #include <limits>
+#include <string>
+#include <string_view>
 #include <utility>
 
 #include <nlohmann/json.hpp>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
@@ -301,6 +304,7 @@ absl::StatusOr<ModelManifest> ModelManifest::FromJson(const std::string& text) {
   GENAILAB_RETURN_IF_ERROR(reader.Double("beta", false, &manifest.beta));
   GENAILAB_RETURN_IF_ERROR(ReadStringMap(reader, "hyperparameters", &manifest.hyperparameters));
   GENAILAB_RETURN_IF_ERROR(reader.StringList("gene_names", true, &manifest.gene_names));
+  GENAILAB_RETURN_IF_ERROR(CheckUniqueNames(manifest.gene_names, "gene_names"));
   GENAILAB_RETURN_IF_ERROR(ReadCovariates(reader, &manifest.covariates));
   GENAILAB_RETURN_IF_ERROR(reader.String("condition_key", false, &manifest.condition_key));
   GENAILAB_RETURN_IF_ERROR(ReadLatentConditionMeans(reader, &manifest.latent_condition_means));
@@ -312,6 +316,19 @@ absl::StatusOr<ModelManifest> ModelManifest::FromJson(const std::string& text) {
   GENAILAB_RETURN_IF_ERROR(reader.String("weights_file", true, &manifest.weights_file));
   GENAILAB_RETURN_IF_ERROR(reader.String("weights_sha256", false, &manifest.weights_sha256));
   return manifest;
+}
+
+absl::Status CheckUniqueNames(const std::vector<std::string>& names, const std::string& field) {
+  absl::flat_hash_map<std::string_view, size_t> first;
+  first.reserve(names.size());
+  for (size_t i = 0; i < names.size(); ++i) {
+    const auto [it, inserted] = first.emplace(names[i], i);
+    if (!inserted) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(field, ": duplicate name '", names[i], "' at positions ", it->second, " and ", i));
+    }
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace genailab

@@ -73,10 +73,13 @@ struct ModelManifest {
   int CovariateIndex(const std::string& name) const;
 
   std::string ToJson() const;
-  // INVALID_ARGUMENT naming the missing or malformed field; FAILED_PRECONDITION for an unknown
-  // format_version.
+  // INVALID_ARGUMENT naming the missing or malformed field (gene_names must be unique: a request's
+  // columns are matched to them by name); FAILED_PRECONDITION for an unknown format_version.
   static absl::StatusOr<ModelManifest> FromJson(const std::string& json);
 };
+
+// INVALID_ARGUMENT "<field>: duplicate name '<name>' at positions i and j" when `names` repeats one.
+absl::Status CheckUniqueNames(const std::vector<std::string>& names, const std::string& field);
 
 }  // namespace genailab
 

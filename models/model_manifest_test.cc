@@ -136,6 +136,16 @@ TEST(ModelManifestTest, MalformedFieldIsNamed) {
   EXPECT_THAT(parsed.status().message(), HasSubstr("'covariates[0].values[0]'"));
 }
 
+TEST(ModelManifestTest, DuplicateGeneNamesAreRefused) {
+  // Request columns are matched to the model's genes by name, so a name must mean one column.
+  const std::string json =
+      ReplaceField(FullManifest().ToJson(), "gene_names", nlohmann::json::array({"CD3E", "LYZ", "CD3E"}));
+  absl::StatusOr<ModelManifest> parsed = ModelManifest::FromJson(json);
+  EXPECT_EQ(parsed.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(parsed.status().message(), HasSubstr("gene_names: duplicate name 'CD3E' at positions 0 and 2"));
+  EXPECT_TRUE(CheckUniqueNames({"a", "b", "c"}, "x").ok());
+}
+
 TEST(ModelManifestTest, NotJsonIsInvalidArgument) {
   absl::StatusOr<ModelManifest> parsed = ModelManifest::FromJson("{ not json");
   EXPECT_EQ(parsed.status().code(), absl::StatusCode::kInvalidArgument);

@@ -196,6 +196,13 @@ absl::StatusOr<TrainingJobResult> RunTrainingJob(
     return absl::InvalidArgumentError(absl::StrCat("data_path ", spec.data_path, " holds no cells or genes"));
   }
 
+  // The model's genes are matched to request columns by name: a name must mean one gene.
+  if (const absl::Status unique = CheckUniqueNames(data.var_names, absl::StrCat(spec.data_path, ": var_names"));
+      !unique.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(unique.message(), " (make them unique first, e.g. with anndata's var_names_make_unique())"));
+  }
+
   std::vector<std::string> conditioning_keys = spec.covariate_keys;
   if (!spec.condition_key.empty() &&
       std::find(conditioning_keys.begin(), conditioning_keys.end(), spec.condition_key) ==

@@ -110,6 +110,27 @@ TEST_F(TrainingJobTest, MissingColumnAndFileAreNotFound) {
   EXPECT_EQ(RunTrainingJob(spec, nullptr).status().code(), absl::StatusCode::kNotFound);
 }
 
+TEST_F(TrainingJobTest, DuplicateGeneNamesAreRefusedBeforeTraining) {
+  SyntheticOptions options;
+  options.n_genes = 10;
+  options.n_cell_types = 2;
+  options.n_batches = 1;
+  options.cells_per_group = 10;
+  options.n_shared_response_genes = 2;
+  options.n_specific_response_genes = 1;
+  AnnData data = GenerateSyntheticDataset(options).value();
+  data.var_names[7] = data.var_names[2];
+  TrainingJobSpec spec = SmallSpec("duplicates");
+  spec.data_path = tmp_ + "/duplicates.h5ad";
+  spec.holdout.clear();
+  ASSERT_TRUE(WriteH5ad(spec.data_path, data).ok());
+  const auto result = RunTrainingJob(spec, nullptr);
+  EXPECT_EQ(result.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(result.status().message()),
+              HasSubstr("var_names: duplicate name '" + data.var_names[2] + "' at positions 2 and 7"));
+  EXPECT_THAT(std::string(result.status().message()), HasSubstr("var_names_make_unique"));
+}
+
 TEST_F(TrainingJobTest, TrainsAndPublishesDiffusionAndFlowMatchingModels) {
   for (const std::string model_type : {"diffusion", "flow_matching"}) {
     TrainingJobSpec spec = SmallSpec("iterative_" + model_type);
