@@ -8,14 +8,20 @@
 
 namespace genailab {
 
+namespace {
+
+// The sum of one row, accumulated in double (rows can hold tens of thousands of counts).
+float RowSum(const float* row, int64_t cols) {
+  double sum = 0.0;
+  for (int64_t c = 0; c < cols; ++c) sum += row[c];
+  return static_cast<float>(sum);
+}
+
+}  // namespace
+
 std::vector<float> RowSums(const DenseMatrix& x) {
   std::vector<float> sums(static_cast<size_t>(x.rows), 0.0f);
-  for (int64_t r = 0; r < x.rows; ++r) {
-    const float* row = x.row(r);
-    double sum = 0.0;  // accumulate in double: rows can hold tens of thousands of counts
-    for (int64_t c = 0; c < x.cols; ++c) sum += row[c];
-    sums[static_cast<size_t>(r)] = static_cast<float>(sum);
-  }
+  for (int64_t r = 0; r < x.rows; ++r) sums[static_cast<size_t>(r)] = RowSum(x.row(r), x.cols);
   return sums;
 }
 
@@ -79,37 +85,81 @@ namespace {
 
 constexpr int kSmallCounts = 64;
 
-// The largest count of `row` when every value is an integer in [0, kSmallCounts) with a clear sign
-// bit (so -0.0 does not qualify); -1 otherwise.
-int MaxSmallCount(const float* row, int64_t cols) {
+// What ScanSmallCounts found in one row.
+struct SmallCounts {
+  bool all_small = true;  // every value an integer count in [0, kSmallCounts) with a clear sign bit
+  int max_count = 0;
+  int64_t sum = 0;        // exact, as the double sum of such values is
+};
+
+// One pass over `row` for the table path. Branch-free blocks of fixed length, so that the compiler
+// vectorizes them (a value outside the range is clamped to 0 before its conversion to int, and only
+// marks the row); -0.0 has its sign bit set and does not qualify (it must keep its sign).
+SmallCounts ScanSmallCounts(const float* row, int64_t cols) {
   constexpr float kLimit = static_cast<float>(kSmallCounts);
   uint32_t limit_bits;
   std::memcpy(&limit_bits, &kLimit, sizeof(limit_bits));
-  int max_count = 0;
-  for (int64_t c = 0; c < cols; ++c) {
-    uint32_t bits;
-    std::memcpy(&bits, &row[c], sizeof(bits));
-    // Non-negative floats order like their bit patterns; negative ones (sign bit set) exceed the limit.
-    if (bits >= limit_bits) return -1;
-    const int k = static_cast<int>(row[c]);
-    if (static_cast<float>(k) != row[c]) return -1;
-    max_count = std::max(max_count, k);
+  SmallCounts result;
+  constexpr int64_t kBlock = 32;
+  int64_t c = 0;
+  auto scan = [limit_bits](const float* values, int64_t n, uint32_t* bad, int32_t* sum, int32_t* max_count) {
+    for (int64_t j = 0; j < n; ++j) {
+      uint32_t bits;
+      std::memcpy(&bits, &values[j], sizeof(bits));
+      // Non-negative floats order like their bit patterns; negative ones (sign bit set) exceed the limit.
+      // A value out of range becomes +0 (all bits cleared) and marks the row.
+      const uint32_t in_range = 0u - static_cast<uint32_t>(bits < limit_bits);
+      const uint32_t clamped_bits = bits & in_range;
+      float clamped;
+      std::memcpy(&clamped, &clamped_bits, sizeof(clamped));
+      const int32_t k = static_cast<int32_t>(clamped);
+      // An integer survives the round trip through int bit for bit.
+      const float back = static_cast<float>(k);
+      uint32_t back_bits;
+      std::memcpy(&back_bits, &back, sizeof(back_bits));
+      *bad |= ~in_range | (back_bits ^ clamped_bits);
+      *sum += k;
+      *max_count = k > *max_count ? k : *max_count;
+    }
+  };
+  for (; c + kBlock <= cols; c += kBlock) {
+    // A block's sum fits in int32 (at most 32 * 63); blocks accumulate in int64.
+    uint32_t bad = 0;
+    int32_t sum = 0;
+    int32_t max_count = 0;
+    scan(row + c, kBlock, &bad, &sum, &max_count);
+    if (bad != 0) {
+      result.all_small = false;
+      return result;
+    }
+    result.sum += sum;
+    result.max_count = std::max(result.max_count, static_cast<int>(max_count));
   }
-  return max_count;
+  uint32_t bad = 0;
+  int32_t sum = 0;
+  int32_t max_count = 0;
+  scan(row + c, cols - c, &bad, &sum, &max_count);
+  result.all_small = bad == 0;
+  result.sum += sum;
+  result.max_count = std::max(result.max_count, static_cast<int>(max_count));
+  return result;
 }
 
 }  // namespace
 
 void NormalizeTotalLog1p(DenseMatrix* x, double target_sum, const std::vector<float>* row_sums) {
-  const std::vector<float> computed = row_sums == nullptr ? RowSums(*x) : std::vector<float>();
-  const std::vector<float>& sums = row_sums == nullptr ? computed : *row_sums;
   Log1pMemo memo;
   float table[kSmallCounts];
   for (int64_t r = 0; r < x->rows; ++r) {
     float* row = x->row(r);
-    const double sum = sums[static_cast<size_t>(r)];
-    const int max_count = MaxSmallCount(row, x->cols);
-    if (max_count < 0 || sum == 0.0) {
+    const SmallCounts scan = ScanSmallCounts(row, x->cols);
+    // A row of integer counts sums exactly (in double, as RowSums adds them, and in int64 alike), so its
+    // scan's sum is RowSums' value; other rows are summed as RowSums does.
+    const float row_sum = row_sums != nullptr ? (*row_sums)[static_cast<size_t>(r)]
+                          : scan.all_small    ? static_cast<float>(static_cast<double>(scan.sum))
+                                              : RowSum(row, x->cols);
+    const double sum = row_sum;
+    if (!scan.all_small || sum == 0.0) {
       // The two steps on this row (as NormalizeTotal, a row summing to 0 is left as it is).
       if (sum != 0.0) {
         const double scale = target_sum / sum;
@@ -121,7 +171,9 @@ void NormalizeTotalLog1p(DenseMatrix* x, double target_sum, const std::vector<fl
     // As NormalizeTotal (float count times double scale, rounded to float), then log1p (0 stays +0).
     const double scale = target_sum / sum;
     table[0] = static_cast<float>(0.0f * scale);
-    for (int k = 1; k <= max_count; ++k) table[k] = std::log1p(static_cast<float>(static_cast<float>(k) * scale));
+    for (int k = 1; k <= scan.max_count; ++k) {
+      table[k] = std::log1p(static_cast<float>(static_cast<float>(k) * scale));
+    }
     for (int64_t c = 0; c < x->cols; ++c) row[c] = table[static_cast<int>(row[c])];
   }
 }
