@@ -2,12 +2,13 @@
 // Encode or Generate directly on pre-made batches (no gRPC, no request parsing, no preprocessing) from
 // --threads threads for --duration_s, then prints one JSON object like serving_load's:
 //   {"label":..., "rpc":..., "cells":..., "threads":..., "requests_per_second":..., "cells_per_second":...,
-//    "p50_ms":..., "p90_ms":..., "p99_ms":..., "completed":..., "failed":...}
+//    "p50_ms":..., "p90_ms":..., "p99_ms":..., "seconds":..., "completed":..., "failed":..., "cpu_seconds": {"self": S}}
 //
 //   serving_limit --model_dir=repo/bench_cvae/1 --rpc=encode --cells=1024
 #include <algorithm>
 #include <chrono>
 #include <iostream>
+#include <memory>
 #include <random>
 #include <string>
 #include <thread>
@@ -16,6 +17,7 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/synchronization/mutex.h"
+#include "bench/serving/process_cpu.h"
 #include "common/malloc_tuning.h"
 #include "data/matrix.h"
 #include "models/checkpoint.h"
@@ -54,6 +56,7 @@ int Run() {
       Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(absl::GetFlag(FLAGS_warmup_s)));
   const Clock::time_point end = measure_start + std::chrono::duration_cast<Clock::duration>(
                                                     std::chrono::duration<double>(absl::GetFlag(FLAGS_duration_s)));
+  std::unique_ptr<CpuWindow> cpu = CpuWindow::Create({0}, measure_start, end);
   absl::Mutex mu;
   std::vector<double> latencies_ms;
   int64_t failed = 0;
@@ -77,6 +80,7 @@ int Run() {
     });
   }
   for (std::thread& thread : threads) thread.join();
+  const absl::StatusOr<double> cpu_seconds = cpu->Finish()[0];
   std::sort(latencies_ms.begin(), latencies_ms.end());
   auto percentile = [&](double q) {
     return latencies_ms.empty() ? 0.0
@@ -95,9 +99,12 @@ int Run() {
       {"p50_ms", percentile(0.5)},
       {"p90_ms", percentile(0.9)},
       {"p99_ms", percentile(0.99)},
+      {"seconds", seconds},
       {"completed", static_cast<int64_t>(latencies_ms.size())},
       {"failed", failed},
+      {"cpu_seconds", nlohmann::json::object()},
   };
+  if (cpu_seconds.ok()) json["cpu_seconds"]["self"] = *cpu_seconds;
   std::cout << json.dump() << std::endl;
   return 0;
 }

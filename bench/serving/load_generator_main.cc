@@ -4,7 +4,9 @@
 // --channels connections and prints one JSON object:
 //   {"label":..., "rpc":..., "cells":..., "mode":"closed"|"open", "concurrency":C, "rate":R,
 //    "requests_per_second":..., "cells_per_second":..., "p50_ms":..., "p90_ms":..., "p99_ms":...,
-//    "completed":..., "failed":..., "first_error":...}
+//    "seconds":..., "completed":..., "failed":..., "first_error":..., "cpu_seconds": {"self": S, "<pid>": P, ...}}
+// cpu_seconds: CPU time used in the measured window by the load generator itself and by each process of
+// --cpu_pids (the server under load), so that a report can tell the server's share of a shared machine.
 //
 //   serving_load --target=127.0.0.1:50051 --model=bench_cvae --rpc=encode --cells=1 --concurrency=64
 #include <cstdio>
@@ -16,9 +18,11 @@
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "bench/serving/load_generator.h"
+#include "bench/serving/process_cpu.h"
 #include "common/malloc_tuning.h"
 #include "data/matrix.h"
 #include "data/matrix_codec.h"
@@ -39,6 +43,8 @@ ABSL_FLAG(double, warmup_s, 1, "Unmeasured warm-up seconds.");
 ABSL_FLAG(int, channels, 4, "Connections to spread calls over.");
 ABSL_FLAG(double, deadline_s, 30, "Deadline of each call.");
 ABSL_FLAG(std::string, label, "", "Copied into the JSON output.");
+ABSL_FLAG(std::vector<std::string>, cpu_pids, {},
+          "Processes (comma-separated pids, e.g. the server's) whose CPU time in the measured window to report.");
 
 namespace genailab {
 namespace {
@@ -159,7 +165,21 @@ int Run() {
   options.rate = absl::GetFlag(FLAGS_rate);
   options.duration = absl::Seconds(absl::GetFlag(FLAGS_duration_s));
   options.warmup = absl::Seconds(absl::GetFlag(FLAGS_warmup_s));
+  std::vector<int> pids = {0};
+  for (const std::string& text : absl::GetFlag(FLAGS_cpu_pids)) {
+    int pid = 0;
+    if (!absl::SimpleAtoi(text, &pid) || pid <= 0) {
+      std::cerr << "--cpu_pids: '" << text << "' is not a process id\n";
+      return 2;
+    }
+    pids.push_back(pid);
+  }
+  const CpuWindow::Clock::time_point window_start =
+      CpuWindow::Clock::now() + absl::ToChronoNanoseconds(options.warmup);
+  std::unique_ptr<CpuWindow> cpu =
+      CpuWindow::Create(pids, window_start, window_start + absl::ToChronoNanoseconds(options.duration));
   absl::StatusOr<LoadReport> report = LoadGenerator::Run(options, issue);
+  const std::vector<absl::StatusOr<double>> cpu_seconds = cpu->Finish();
   if (!report.ok()) {
     std::cerr << report.status() << "\n";
     return 2;
@@ -176,10 +196,20 @@ int Run() {
       {"p50_ms", report->p50_ms},
       {"p90_ms", report->p90_ms},
       {"p99_ms", report->p99_ms},
+      {"seconds", report->seconds},
       {"completed", report->completed},
       {"failed", report->failed},
       {"first_error", report->first_error},
+      {"cpu_seconds", nlohmann::json::object()},
   };
+  for (size_t i = 0; i < pids.size(); ++i) {
+    if (!cpu_seconds[i].ok()) {
+      std::cerr << "cpu time of " << (pids[i] == 0 ? "self" : absl::StrCat(pids[i])) << ": " << cpu_seconds[i].status()
+                << "\n";
+      continue;
+    }
+    json["cpu_seconds"][pids[i] == 0 ? "self" : absl::StrCat(pids[i])] = *cpu_seconds[i];
+  }
   std::cout << json.dump() << std::endl;
   return 0;
 }

@@ -56,15 +56,20 @@ wait_port() {  # file -> port
 }
 
 echo "== starting servers on loopback"
+declare -A pid_of  # label -> server pid, whose CPU time serving_load reports
 "$bin/server/genailab-server" --repository="$work/repo" --device=cpu --grpc_address=127.0.0.1:0 \
   --metrics_address= --port_file="$work/genailab.port" --log_level=warn &
 pids+=($!)
+pid_of[genailab]=$!
 "$bin/bench/serving/serving_noop" --api=sync --port_file="$work/noop.port" &
 pids+=($!)
+pid_of[noop]=$!
 "$bin/bench/serving/serving_noop" --api=callback --port_file="$work/noop_callback.port" &
 pids+=($!)
+pid_of[noop_callback]=$!
 "$python" bench/serving/python_peer.py --model_dir="$model_dir" --port_file="$work/python.port" &
 pids+=($!)
+pid_of[python]=$!
 genailab="127.0.0.1:$(wait_port "$work/genailab.port")"
 noop="127.0.0.1:$(wait_port "$work/noop.port")"
 noop_callback="127.0.0.1:$(wait_port "$work/noop_callback.port")"
@@ -75,7 +80,8 @@ load() {  # label target rpc cells extra-flags...
   local label=$1 target=$2 rpc=$3 cells=$4
   shift 4
   "$bin/bench/serving/serving_load" --target="$target" --info_target="$genailab" --model=bench_cvae \
-    --rpc="$rpc" --cells="$cells" --duration_s="$duration" --warmup_s=1 --label="$label" "$@" | tee -a "$results"
+    --rpc="$rpc" --cells="$cells" --duration_s="$duration" --warmup_s=1 --label="$label" \
+    --cpu_pids="${pid_of[$label]}" "$@" | tee -a "$results"
 }
 
 for rpc in encode generate; do
@@ -84,9 +90,9 @@ for rpc in encode generate; do
   load noop "$noop" "$rpc" 1 --concurrency=64
   load noop_callback "$noop_callback" "$rpc" 1 --concurrency=64
   load python "$peer" "$rpc" 1 --concurrency=64
-  echo "== $rpc: 1024-cell requests, closed loop at concurrency 2, and the in-process limit on 2 threads"
-  load genailab "$genailab" "$rpc" 1024 --concurrency=2
-  load python "$peer" "$rpc" 1024 --concurrency=2
+  echo "== $rpc: 1024-cell requests, closed loop at concurrency 4, and the in-process limit on 2 threads"
+  load genailab "$genailab" "$rpc" 1024 --concurrency=4
+  load python "$peer" "$rpc" 1024 --concurrency=4
   "$bin/bench/serving/serving_limit" --model_dir="$model_dir" --rpc="$rpc" --cells=1024 --threads=2 \
     --duration_s="$duration" --warmup_s=1 --label=inprocess | tee -a "$results"
   echo "== $rpc: 1-cell requests, open loop at half of genailab's saturated rate"
