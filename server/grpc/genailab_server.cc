@@ -103,7 +103,7 @@ absl::StatusOr<std::unique_ptr<GenailabServer>> GenailabServer::Create(Options o
   GENAILAB_ASSIGN_OR_RETURN(server->explorer_, LatentExplorer::Create(server->manager_.get()));
   server->service_ =
       std::make_unique<GenerativeService>(server->core_.get(), server->metrics_.get(), server->explorer_.get());
-  server->kserve_service_ = std::make_unique<KServeService>(server->core_.get());
+  server->kserve_service_ = std::make_unique<KServeService>(server->core_.get(), server->metrics_.get());
   return server;
 }
 

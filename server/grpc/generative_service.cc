@@ -1,36 +1,15 @@
 #include "server/grpc/generative_service.h"
 
-#include <atomic>
-#include <chrono>
 #include <functional>
 #include <memory>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "common/grpc/status_conversion.h"
-#include "server/core/batch_scheduler.h"
-#include "spdlog/spdlog.h"
+#include "server/grpc/call_outcome.h"
 
 namespace genailab {
 namespace {
-
-bool IsClientError(absl::StatusCode code) {
-  switch (code) {
-    case absl::StatusCode::kInvalidArgument:
-    case absl::StatusCode::kNotFound:
-    case absl::StatusCode::kUnimplemented:
-    case absl::StatusCode::kFailedPrecondition:
-    case absl::StatusCode::kOutOfRange:
-    case absl::StatusCode::kCancelled:
-    case absl::StatusCode::kDeadlineExceeded:
-    case absl::StatusCode::kResourceExhausted:
-    case absl::StatusCode::kUnavailable:
-      return true;
-    default:
-      return false;
-  }
-}
 
 template <typename Response>
 int64_t NoCells(const Response&) {
@@ -48,12 +27,10 @@ class CallGuard {
  public:
   explicit CallGuard(grpc::ServerContext* context) : state_(std::make_shared<State>()) {
     state_->context = context;
-    call_.is_cancelled = [state = state_] {
+    call_ = CallContextFor(*context, [state = state_] {
       absl::MutexLock lock(&state->mu);
       return state->context == nullptr || state->context->IsCancelled();
-    };
-    const auto deadline = context->deadline();
-    if (deadline != std::chrono::system_clock::time_point::max()) call_.deadline = absl::FromChrono(deadline);
+    });
   }
   ~CallGuard() {
     absl::MutexLock lock(&state_->mu);
@@ -73,46 +50,11 @@ class CallGuard {
   CallContext call_;
 };
 
-// The reactor of one callback-API call. Its cancellation (the client went away, or the deadline passed)
-// sets a flag that the schedulers poll through CallContext::is_cancelled; the flag is shared, so tasks
-// that outlive the call can still read it. Deletes itself when gRPC is done with the call.
-class UnaryCall final : public grpc::ServerUnaryReactor {
- public:
-  UnaryCall() : cancelled_(std::make_shared<std::atomic<bool>>(false)) {}
-
-  std::function<bool()> IsCancelled() const {
-    return [cancelled = cancelled_] { return cancelled->load(std::memory_order_relaxed); };
-  }
-  void OnCancel() override { cancelled_->store(true, std::memory_order_relaxed); }
-  void OnDone() override { delete this; }
-
- private:
-  const std::shared_ptr<std::atomic<bool>> cancelled_;
-};
-
-absl::Status ShuttingDown() { return absl::UnavailableError("the server is shutting down; retry elsewhere"); }
-
 }  // namespace
 
 grpc::Status GenerativeService::Finish(const char* rpc, const std::string& model, grpc::ServerContextBase* context,
                                        const absl::Status& status, absl::Time start, int64_t cells) {
-  const absl::StatusCode code = status.code();
-  if (status.ok()) {
-  } else if (IsClientError(code)) {
-    spdlog::debug("{} model='{}' failed: {}", rpc, model, status.ToString());
-  } else {
-    spdlog::info("{} model='{}' failed: {}", rpc, model, status.ToString());
-  }
-  const absl::Duration retry_after = RetryAfter(status);
-  if (retry_after >= absl::ZeroDuration()) {
-    context->AddTrailingMetadata("retry-after-ms", std::to_string(absl::ToInt64Milliseconds(retry_after)));
-  }
-  if (metrics_ != nullptr) {
-    // Unknown names stay out of the labels so that clients cannot grow the label set.
-    metrics_->RecordRequest(rpc, code == absl::StatusCode::kNotFound ? std::string() : model, code,
-                            absl::Now() - start, cells);
-  }
-  return ToGrpcStatus(status);
+  return FinishCall(metrics_, rpc, model, context, status, start, cells);
 }
 
 template <typename Request, typename Response>
@@ -122,7 +64,7 @@ grpc::Status GenerativeService::Handle(
     int64_t (*cells_of)(const Response&)) {
   const absl::Time start = absl::Now();
   CallAdmission::Scope admitted(&admission_);
-  if (!admitted.admitted()) return Finish(rpc, model, context, ShuttingDown(), start, 0);
+  if (!admitted.admitted()) return Finish(rpc, model, context, ShuttingDownError(), start, 0);
   absl::StatusOr<Response> result = absl::UnknownError("not run");
   {
     CallGuard guard(context);
@@ -167,14 +109,10 @@ grpc::ServerUnaryReactor* GenerativeService::HandleAsync(
   // The request (and so the model name) lives until the reactor is done, which is after Finish.
   const std::string& model = request->model().name();
   if (!admission_.Enter()) {
-    reactor->Finish(Finish(rpc, model, context, ShuttingDown(), start, 0));
+    reactor->Finish(Finish(rpc, model, context, ShuttingDownError(), start, 0));
     return reactor;
   }
-  CallContext call;
-  call.is_cancelled = reactor->IsCancelled();
-  const auto deadline = context->deadline();
-  if (deadline != std::chrono::system_clock::time_point::max()) call.deadline = absl::FromChrono(deadline);
-  (core_->*method)(*request, call, response,
+  (core_->*method)(*request, CallContextFor(*context, reactor->IsCancelled()), response,
                    [this, rpc, &model, context, response, reactor, start, cells_of](const absl::Status& status) {
                      const int64_t cells = status.ok() ? cells_of(*response) : 0;
                      reactor->Finish(Finish(rpc, model, context, status, start, cells));
@@ -226,7 +164,7 @@ grpc::Status GenerativeService::Explore(const char* rpc, grpc::ServerContext* co
   const absl::Time start = absl::Now();
   const std::string& model = request.model().name();
   CallAdmission::Scope admitted(&admission_);
-  if (!admitted.admitted()) return Finish(rpc, model, context, ShuttingDown(), start, 0);
+  if (!admitted.admitted()) return Finish(rpc, model, context, ShuttingDownError(), start, 0);
   absl::StatusOr<Response> result =
       explorer_ == nullptr ? absl::StatusOr<Response>(absl::UnimplementedError(absl::StrCat(rpc, " is not served")))
                            : (explorer_->*method)(request);
@@ -254,7 +192,7 @@ grpc::Status GenerativeService::GenerateStream(grpc::ServerContext* context, con
   const std::string& model = request->request().model().name();
   const absl::Time start = absl::Now();
   CallAdmission::Scope admitted(&admission_);
-  if (!admitted.admitted()) return Finish(rpc, model, context, ShuttingDown(), start, 0);
+  if (!admitted.admitted()) return Finish(rpc, model, context, ShuttingDownError(), start, 0);
   int64_t cells = 0;
   absl::Status status;
   {

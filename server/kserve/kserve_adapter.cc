@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <cstring>
 #include <map>
+#include <memory>
 #include <set>
 #include <utility>
 #include <vector>
@@ -14,6 +15,7 @@
 #include "common/status_macros.h"
 #include "data/matrix.h"
 #include "data/matrix_codec.h"
+#include "server/core/request_completion.h"
 
 namespace genailab {
 namespace {
@@ -368,8 +370,34 @@ absl::StatusOr<inference::ModelMetadataResponse> KServeAdapter::ModelMetadata(
   return response;
 }
 
-absl::StatusOr<ModelInferResponse> KServeAdapter::ModelInfer(const ModelInferRequest& request,
-                                                             const CallContext& call) const {
+namespace {
+
+// Runs one core call with a v1 response of its own; on the core's worker thread, `fill` writes the v2
+// outputs from that response, then the response gets the version that served it, then `done`.
+template <typename V1Response, typename Start, typename Fill>
+void RunThroughCore(Start start, Fill fill, std::shared_ptr<OutputWriter> writer, ModelInferResponse* response,
+                    StatusCallback done) {
+  auto answer = std::make_shared<V1Response>();
+  V1Response* out = answer.get();
+  start(out, [answer, fill = std::move(fill), writer = std::move(writer), response,
+              done = std::move(done)](absl::Status status) {
+    if (status.ok()) status = fill(*answer, *writer);
+    if (status.ok()) status = writer->Finish();
+    if (status.ok()) response->set_model_version(absl::StrCat(answer->model().version()));
+    done(status);
+  });
+}
+
+}  // namespace
+
+void KServeAdapter::ModelInferAsync(const ModelInferRequest& request, const CallContext& call,
+                                    ModelInferResponse* response, StatusCallback done) const {
+  const absl::Status status = StartModelInfer(request, call, response, done);
+  if (!status.ok()) done(status);
+}
+
+absl::Status KServeAdapter::StartModelInfer(const ModelInferRequest& request, const CallContext& call,
+                                            ModelInferResponse* response, StatusCallback& done) const {
   GENAILAB_ASSIGN_OR_RETURN(const std::string rpc, StringParameter(request.parameters(), "rpc", "encode"));
   v1::ModelSpec spec;
   spec.set_name(request.model_name());
@@ -382,11 +410,9 @@ absl::StatusOr<ModelInferResponse> KServeAdapter::ModelInfer(const ModelInferReq
   const std::vector<std::string> genes(info.gene_names().begin(), info.gene_names().end());
   GENAILAB_ASSIGN_OR_RETURN(TensorMap tensors, DecodeInputs(request));
 
-  ModelInferResponse response;
-  response.set_model_name(request.model_name());
-  response.set_id(request.id());
-  OutputWriter writer(request, &response);
-  int64_t served_version = info.version();
+  response->set_model_name(request.model_name());
+  response->set_id(request.id());
+  auto writer = std::make_shared<OutputWriter>(request, response);
 
   if (rpc == "encode" || rpc == "predict_perturbation") {
     GENAILAB_ASSIGN_OR_RETURN(const DenseMatrix cells, TakeMatrix(&tensors, kCells, info.gene_names_size()));
@@ -396,37 +422,50 @@ absl::StatusOr<ModelInferResponse> KServeAdapter::ModelInfer(const ModelInferReq
       *encode.mutable_model() = spec;
       MatrixToProto(cells, genes, /*sparse=*/false, encode.mutable_cells());
       CovariatesToProto(covariates, encode.mutable_covariates());
-      GENAILAB_ASSIGN_OR_RETURN(const v1::EncodeResponse encoded, core_->Encode(encode, call));
-      served_version = encoded.model().version();
-      GENAILAB_ASSIGN_OR_RETURN(const DenseMatrix mean, ResponseMatrix(encoded.latent_mean(), kLatentMean));
-      GENAILAB_ASSIGN_OR_RETURN(const DenseMatrix variance,
-                                ResponseMatrix(encoded.latent_variance(), kLatentVariance));
-      writer.AddMatrix(kLatentMean, mean);
-      writer.AddMatrix(kLatentVariance, variance);
-    } else {
-      v1::PredictPerturbationRequest predict;
-      *predict.mutable_model() = spec;
-      MatrixToProto(cells, genes, /*sparse=*/false, predict.mutable_cells());
-      CovariatesToProto(covariates, predict.mutable_covariates());
-      GENAILAB_ASSIGN_OR_RETURN(*predict.mutable_source_condition(),
-                                StringParameter(request.parameters(), "source_condition", ""));
-      GENAILAB_ASSIGN_OR_RETURN(*predict.mutable_target_condition(),
-                                StringParameter(request.parameters(), "target_condition", ""));
-      GENAILAB_ASSIGN_OR_RETURN(const std::string method,
-                                StringParameter(request.parameters(), "method", "default"));
-      v1::PerturbationMethod parsed = v1::PERTURBATION_METHOD_DEFAULT;
-      if (!v1::PerturbationMethod_Parse(absl::StrCat("PERTURBATION_METHOD_", absl::AsciiStrToUpper(method)),
-                                        &parsed)) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "parameters[\"method\"]: unknown '", method, "' (default, latent_arithmetic or counterfactual)"));
-      }
-      predict.set_method(parsed);
-      GENAILAB_ASSIGN_OR_RETURN(const v1::PredictPerturbationResponse predicted, core_->PredictPerturbation(predict, call));
-      served_version = predicted.model().version();
-      GENAILAB_ASSIGN_OR_RETURN(const DenseMatrix out, ResponseMatrix(predicted.cells(), "cells"));
-      writer.AddMatrix(kCells, out);
+      RunThroughCore<v1::EncodeResponse>(
+          [&](v1::EncodeResponse* out, StatusCallback core_done) {
+            core_->EncodeAsync(encode, call, out, std::move(core_done));
+          },
+          [](const v1::EncodeResponse& encoded, OutputWriter& out) -> absl::Status {
+            GENAILAB_ASSIGN_OR_RETURN(const DenseMatrix mean, ResponseMatrix(encoded.latent_mean(), kLatentMean));
+            GENAILAB_ASSIGN_OR_RETURN(const DenseMatrix variance,
+                                      ResponseMatrix(encoded.latent_variance(), kLatentVariance));
+            out.AddMatrix(kLatentMean, mean);
+            out.AddMatrix(kLatentVariance, variance);
+            return absl::OkStatus();
+          },
+          std::move(writer), response, std::move(done));
+      return absl::OkStatus();
     }
-  } else if (rpc == "decode") {
+    v1::PredictPerturbationRequest predict;
+    *predict.mutable_model() = spec;
+    MatrixToProto(cells, genes, /*sparse=*/false, predict.mutable_cells());
+    CovariatesToProto(covariates, predict.mutable_covariates());
+    GENAILAB_ASSIGN_OR_RETURN(*predict.mutable_source_condition(),
+                              StringParameter(request.parameters(), "source_condition", ""));
+    GENAILAB_ASSIGN_OR_RETURN(*predict.mutable_target_condition(),
+                              StringParameter(request.parameters(), "target_condition", ""));
+    GENAILAB_ASSIGN_OR_RETURN(const std::string method, StringParameter(request.parameters(), "method", "default"));
+    v1::PerturbationMethod parsed = v1::PERTURBATION_METHOD_DEFAULT;
+    if (!v1::PerturbationMethod_Parse(absl::StrCat("PERTURBATION_METHOD_", absl::AsciiStrToUpper(method)),
+                                      &parsed)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "parameters[\"method\"]: unknown '", method, "' (default, latent_arithmetic or counterfactual)"));
+    }
+    predict.set_method(parsed);
+    RunThroughCore<v1::PredictPerturbationResponse>(
+        [&](v1::PredictPerturbationResponse* out, StatusCallback core_done) {
+          core_->PredictPerturbationAsync(predict, call, out, std::move(core_done));
+        },
+        [](const v1::PredictPerturbationResponse& predicted, OutputWriter& out) -> absl::Status {
+          GENAILAB_ASSIGN_OR_RETURN(const DenseMatrix cells, ResponseMatrix(predicted.cells(), "cells"));
+          out.AddMatrix(kCells, cells);
+          return absl::OkStatus();
+        },
+        std::move(writer), response, std::move(done));
+    return absl::OkStatus();
+  }
+  if (rpc == "decode") {
     GENAILAB_ASSIGN_OR_RETURN(const DenseMatrix latent, TakeMatrix(&tensors, kLatent, info.latent_dim()));
     GENAILAB_ASSIGN_OR_RETURN(const std::vector<float> library_size,
                               TakeOptionalVector(&tensors, kLibrarySize, latent.rows));
@@ -436,11 +475,19 @@ absl::StatusOr<ModelInferResponse> KServeAdapter::ModelInfer(const ModelInferReq
     MatrixToProto(latent, {}, /*sparse=*/false, decode.mutable_latent());
     CovariatesToProto(covariates, decode.mutable_covariates());
     decode.mutable_library_size()->Add(library_size.begin(), library_size.end());
-    GENAILAB_ASSIGN_OR_RETURN(const v1::DecodeResponse decoded, core_->Decode(decode, call));
-    served_version = decoded.model().version();
-    GENAILAB_ASSIGN_OR_RETURN(const DenseMatrix expression, ResponseMatrix(decoded.expression(), kExpression));
-    writer.AddMatrix(kExpression, expression);
-  } else if (rpc == "generate") {
+    RunThroughCore<v1::DecodeResponse>(
+        [&](v1::DecodeResponse* out, StatusCallback core_done) {
+          core_->DecodeAsync(decode, call, out, std::move(core_done));
+        },
+        [](const v1::DecodeResponse& decoded, OutputWriter& out) -> absl::Status {
+          GENAILAB_ASSIGN_OR_RETURN(const DenseMatrix expression, ResponseMatrix(decoded.expression(), kExpression));
+          out.AddMatrix(kExpression, expression);
+          return absl::OkStatus();
+        },
+        std::move(writer), response, std::move(done));
+    return absl::OkStatus();
+  }
+  if (rpc == "generate") {
     GENAILAB_ASSIGN_OR_RETURN(auto covariates, TakeCovariates(&tensors, 1));
     v1::GenerateRequest generate;
     *generate.mutable_model() = spec;
@@ -454,17 +501,37 @@ absl::StatusOr<ModelInferResponse> KServeAdapter::ModelInfer(const ModelInferReq
     generate.set_library_size(static_cast<float>(library_size));
     GENAILAB_ASSIGN_OR_RETURN(const bool sample_counts, BoolParameter(request.parameters(), "sample_counts"));
     generate.set_sample_counts(sample_counts);
-    GENAILAB_ASSIGN_OR_RETURN(const v1::GenerateResponse generated, core_->Generate(generate, call));
-    served_version = generated.model().version();
-    GENAILAB_ASSIGN_OR_RETURN(const DenseMatrix cells, ResponseMatrix(generated.cells(), "cells"));
-    writer.AddMatrix(kCells, cells);
-  } else {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "parameters[\"rpc\"]: unknown '", rpc, "' (encode, decode, generate or predict_perturbation)"));
+    RunThroughCore<v1::GenerateResponse>(
+        [&](v1::GenerateResponse* out, StatusCallback core_done) {
+          core_->GenerateAsync(generate, call, out, std::move(core_done));
+        },
+        [](const v1::GenerateResponse& generated, OutputWriter& out) -> absl::Status {
+          GENAILAB_ASSIGN_OR_RETURN(const DenseMatrix cells, ResponseMatrix(generated.cells(), "cells"));
+          out.AddMatrix(kCells, cells);
+          return absl::OkStatus();
+        },
+        std::move(writer), response, std::move(done));
+    return absl::OkStatus();
   }
-  GENAILAB_RETURN_IF_ERROR(writer.Finish());
-  response.set_model_version(absl::StrCat(served_version));
-  return response;
+  return absl::InvalidArgumentError(absl::StrCat(
+      "parameters[\"rpc\"]: unknown '", rpc, "' (encode, decode, generate or predict_perturbation)"));
+}
+
+absl::StatusOr<ModelInferResponse> KServeAdapter::ModelInfer(const ModelInferRequest& request,
+                                                             const CallContext& call) const {
+  auto response = std::make_shared<ModelInferResponse>();
+  GENAILAB_ASSIGN_OR_RETURN(
+      std::shared_ptr<ModelInferResponse> result,
+      Await<std::shared_ptr<ModelInferResponse>>(call, [&](Callback<std::shared_ptr<ModelInferResponse>> finished) {
+        ModelInferAsync(request, call, response.get(), [response, finished = std::move(finished)](absl::Status status) {
+          if (status.ok()) {
+            finished(response);
+          } else {
+            finished(std::move(status));
+          }
+        });
+      }));
+  return std::move(*result);
 }
 
 }  // namespace genailab

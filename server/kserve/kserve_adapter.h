@@ -40,10 +40,22 @@ class KServeAdapter {
   absl::StatusOr<inference::ModelMetadataResponse> ModelMetadata(const inference::ModelMetadataRequest& request,
                                                                  const CallContext& call = CallContext()) const;
 
+  // Asynchronous ModelInfer, as GenerativeCore's *Async methods: the outputs are written into
+  // `*response` (which may live on the caller's arena), then `done` receives OK; or `done` receives the
+  // error, exactly once: at once on the calling thread for a request refused before it reaches a
+  // scheduler, otherwise on a scheduler's worker thread, where the outputs are written. `request` need
+  // not outlive the call; `response` must stay valid until `done` is called.
+  void ModelInferAsync(const inference::ModelInferRequest& request, const CallContext& call,
+                       inference::ModelInferResponse* response, StatusCallback done) const;
+  // The synchronous form: ModelInferAsync plus a wait that honours the call's deadline and cancellation.
   absl::StatusOr<inference::ModelInferResponse> ModelInfer(const inference::ModelInferRequest& request,
                                                            const CallContext& call = CallContext()) const;
 
  private:
+  // The body of ModelInferAsync. Returns an error only while `done` is still its caller's to call.
+  absl::Status StartModelInfer(const inference::ModelInferRequest& request, const CallContext& call,
+                               inference::ModelInferResponse* response, StatusCallback& done) const;
+
   const GenerativeCore* const core_;
 };
 

@@ -4,29 +4,27 @@
 
 #include "absl/time/time.h"
 #include "common/grpc/status_conversion.h"
+#include "server/grpc/call_outcome.h"
 
 namespace genailab {
 namespace {
 
-// The call's deadline and cancellation, for the core.
+// The call's deadline and cancellation, for the core (synchronous RPCs: the context outlives the call
+// into the core, which queues nothing for them).
 CallContext CallContextOf(const grpc::ServerContext* context) {
-  CallContext call;
-  call.deadline = absl::FromChrono(context->deadline());
-  call.is_cancelled = [context] { return context->IsCancelled(); };
-  return call;
+  return CallContextFor(*context, [context] { return context->IsCancelled(); });
 }
 
-absl::Status ShuttingDown() { return absl::UnavailableError("the server is shutting down; retry elsewhere"); }
-
-// Moves a successful result into `response`; the one conversion of its status.
-template <typename Response>
-grpc::Status Reply(absl::StatusOr<Response> result, Response* response) {
-  if (!result.ok()) return ToGrpcStatus(result.status());
-  *response = std::move(result).value();
-  return grpc::Status::OK;
+// Rows of the first output (the cells a call encoded, decoded, generated or predicted).
+int64_t OutputCells(const inference::ModelInferResponse& response) {
+  return response.outputs_size() > 0 && response.outputs(0).shape_size() > 0 ? response.outputs(0).shape(0) : 0;
 }
 
 }  // namespace
+
+KServeService::KServeService(const GenerativeCore* core, ServerMetrics* metrics) : adapter_(core), metrics_(metrics) {
+  SetMessageAllocatorFor_ModelInfer(&infer_allocator_);
+}
 
 grpc::Status KServeService::ServerLive(grpc::ServerContext* /*context*/,
                                        const inference::ServerLiveRequest* /*request*/,
@@ -67,16 +65,35 @@ grpc::Status KServeService::ServerMetadata(grpc::ServerContext* /*context*/,
 grpc::Status KServeService::ModelMetadata(grpc::ServerContext* context,
                                           const inference::ModelMetadataRequest* request,
                                           inference::ModelMetadataResponse* response) {
+  const absl::Time start = absl::Now();
   CallAdmission::Scope scope(&admission_);
-  if (!scope.admitted()) return ToGrpcStatus(ShuttingDown());
-  return Reply(adapter_.ModelMetadata(*request, CallContextOf(context)), response);
+  if (!scope.admitted()) {
+    return FinishCall(metrics_, "ModelMetadata", request->name(), context, ShuttingDownError(), start, 0);
+  }
+  absl::StatusOr<inference::ModelMetadataResponse> result = adapter_.ModelMetadata(*request, CallContextOf(context));
+  if (result.ok()) *response = std::move(result).value();
+  return FinishCall(metrics_, "ModelMetadata", request->name(), context, result.status(), start, 0);
 }
 
-grpc::Status KServeService::ModelInfer(grpc::ServerContext* context, const inference::ModelInferRequest* request,
-                                       inference::ModelInferResponse* response) {
-  CallAdmission::Scope scope(&admission_);
-  if (!scope.admitted()) return ToGrpcStatus(ShuttingDown());
-  return Reply(adapter_.ModelInfer(*request, CallContextOf(context)), response);
+grpc::ServerUnaryReactor* KServeService::ModelInfer(grpc::CallbackServerContext* context,
+                                                    const inference::ModelInferRequest* request,
+                                                    inference::ModelInferResponse* response) {
+  const absl::Time start = absl::Now();
+  auto* reactor = new UnaryCall();
+  // The request (and so the model name) lives until the reactor is done, which is after Finish.
+  const std::string& model = request->model_name();
+  if (!admission_.Enter()) {
+    reactor->Finish(FinishCall(metrics_, "ModelInfer", model, context, ShuttingDownError(), start, 0));
+    return reactor;
+  }
+  adapter_.ModelInferAsync(*request, CallContextFor(*context, reactor->IsCancelled()), response,
+                           [this, &model, context, response, reactor, start](const absl::Status& status) {
+                             const int64_t cells = status.ok() ? OutputCells(*response) : 0;
+                             reactor->Finish(FinishCall(metrics_, "ModelInfer", model, context, status, start, cells));
+                             // After Finish: a drain that sees no call in flight has seen every answer.
+                             admission_.Leave();
+                           });
+  return reactor;
 }
 
 }  // namespace genailab

@@ -1,20 +1,24 @@
 // The Open Inference Protocol through the assembled server, with a v2 client of its own (the generated
 // inference.GRPCInferenceService stub), over the fake models of server/testing.
+#include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include "absl/strings/str_cat.h"
+#include "common/http/http_get.h"
 #include "data/status_matchers.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
+#include "grpcpp/server_builder.h"
 #include "kserve/grpc_predict_v2.grpc.pb.h"
 #include "server/core/generative_core.h"
 #include "server/core/model_manager.h"
@@ -39,7 +43,7 @@ class KServeServiceTest : public ::testing::Test {
     WriteFakeVersion(root.string(), FakeConditionalManifest("cond", 3));
     GenailabServer::Options options;
     options.grpc_address = "127.0.0.1:0";
-    options.metrics_address = "";
+    options.metrics_address = "127.0.0.1:0";
     options.repository_root = root.string();
     options.device = "cpu";
     options.loader = FakeModelLoader();
@@ -171,6 +175,54 @@ TEST_F(KServeServiceTest, EncodeWithTypedContents) {
   EXPECT_EQ(response.outputs(1).name(), "latent_variance");
   EXPECT_THAT(response.outputs(1).contents().fp32_contents(), ElementsAre(1, 1, 1, 1));
   EXPECT_EQ(response.raw_output_contents_size(), 0);
+}
+
+TEST_F(KServeServiceTest, ConcurrentInferenceCallsAllFinishWithTheirOwnResults) {
+  // ModelInfer runs on the callback API: the batcher's worker finishes each call. Calls from several
+  // threads at once must each get their own answer (cell_type B on odd calls changes the latent mean).
+  std::vector<std::thread> threads;
+  std::atomic<int> wrong{0};
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([this, t, &wrong] {
+      for (int i = 0; i < 8; ++i) {
+        inference::ModelInferRequest request = EncodeRequest();
+        const bool b_first = (t + i) % 2 == 1;
+        request.mutable_inputs(1)->mutable_contents()->set_bytes_contents(0, b_first ? "B" : "A");
+        inference::ModelInferResponse response;
+        const grpc::Status status = Infer(request, &response);
+        const std::vector<float> expected = b_first ? std::vector<float>{7, 8, 2, 3} : std::vector<float>{6, 7, 2, 3};
+        if (!status.ok() || response.outputs_size() != 2 ||
+            std::vector<float>(response.outputs(0).contents().fp32_contents().begin(),
+                               response.outputs(0).contents().fp32_contents().end()) != expected) {
+          ++wrong;
+        }
+      }
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  EXPECT_EQ(wrong.load(), 0);
+}
+
+TEST_F(KServeServiceTest, InferenceCallsAreCountedInTheRequestMetrics) {
+  inference::ModelInferResponse response;
+  ASSERT_TRUE(Infer(EncodeRequest(), &response).ok());
+  inference::ModelInferRequest absent = EncodeRequest();
+  absent.set_model_name("absent");
+  EXPECT_EQ(Infer(absent, &response).error_code(), grpc::StatusCode::NOT_FOUND);
+  inference::ModelInferRequest bad_rpc = EncodeRequest();
+  (*bad_rpc.mutable_parameters())["rpc"].set_string_param("nonsense");
+  EXPECT_EQ(Infer(bad_rpc, &response).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+
+  ASSERT_GT(server_->metrics_port(), 0);
+  auto metrics = HttpGet(server_->metrics_port(), "/metrics");
+  ASSERT_THAT(metrics, IsOk());
+  EXPECT_THAT(*metrics, HasSubstr(R"(genailab_requests_total{code="OK",model="cond",rpc="ModelInfer"} 1)"));
+  // Unknown model names stay out of the labels.
+  EXPECT_THAT(*metrics, HasSubstr(R"(genailab_requests_total{code="NOT_FOUND",model="",rpc="ModelInfer"} 1)"));
+  EXPECT_THAT(*metrics,
+              HasSubstr(R"(genailab_requests_total{code="INVALID_ARGUMENT",model="cond",rpc="ModelInfer"} 1)"));
+  EXPECT_THAT(*metrics, HasSubstr(R"(genailab_cells_processed_total{model="cond",rpc="ModelInfer"} 2)"));
+  EXPECT_THAT(*metrics, HasSubstr(R"(genailab_request_duration_seconds_count{rpc="ModelInfer"} 3)"));
 }
 
 TEST_F(KServeServiceTest, EncodeWithRawContentsAnswersRawAndOnlyTheRequestedOutput) {
@@ -313,7 +365,17 @@ TEST(KServeServiceDrainTest, AfterStopAcceptingNotReadyAndInferenceUnavailable) 
   ASSERT_THAT((*manager)->LoadNewest(), IsOk());
   auto core = GenerativeCore::Create(manager->get());
   ASSERT_THAT(core, IsOk());
-  KServeService service(core->get());
+  KServeService service(core->get(), /*metrics=*/nullptr);
+  // ModelInfer runs on the callback API, so it is called through a real server (loopback, any port).
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+  builder.RegisterService(&service);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  ASSERT_NE(server, nullptr);
+  ASSERT_GT(port, 0);
+  auto stub = inference::GRPCInferenceService::NewStub(
+      grpc::CreateChannel(absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials()));
 
   grpc::ServerContext context;
   inference::ServerReadyResponse ready;
@@ -331,13 +393,20 @@ TEST(KServeServiceDrainTest, AfterStopAcceptingNotReadyAndInferenceUnavailable) 
   inference::ModelInferRequest infer;
   infer.set_model_name("cond");
   inference::ModelInferResponse response;
-  const grpc::Status refused = service.ModelInfer(&context, &infer, &response);
+  grpc::ClientContext infer_context;
+  const grpc::Status refused = stub->ModelInfer(&infer_context, infer, &response);
   EXPECT_EQ(refused.error_code(), grpc::StatusCode::UNAVAILABLE);
   EXPECT_THAT(refused.error_message(), HasSubstr("shutting down"));
+  inference::ModelMetadataRequest metadata_request;
+  metadata_request.set_name("cond");
+  inference::ModelMetadataResponse metadata;
+  const grpc::Status metadata_refused = service.ModelMetadata(&context, &metadata_request, &metadata);
+  EXPECT_EQ(metadata_refused.error_code(), grpc::StatusCode::UNAVAILABLE);
   inference::ServerLiveResponse live;
   ASSERT_TRUE(service.ServerLive(&context, nullptr, &live).ok());
   EXPECT_TRUE(live.live());
   EXPECT_TRUE(service.WaitIdle(absl::Now()));
+  server->Shutdown();
 }
 
 }  // namespace

@@ -1,0 +1,55 @@
+// FinishCall: what every gRPC service of the server does with a call's outcome, in one place. It logs a
+// failure (client errors at debug, server errors at info), adds the core's retry hint to a
+// RESOURCE_EXHAUSTED answer as the trailing metadata "retry-after-ms" (milliseconds, decimal), records
+// genailab_requests_total / _duration / _cells_processed (metrics may be null), and converts the
+// absl::Status with ToGrpcStatus (the one conversion).
+//
+// UnaryCall: the reactor of one callback-API unary call. Its cancellation (the client went away, or the
+// deadline passed) sets a flag that the schedulers poll through CallContext::is_cancelled; the flag is
+// shared, so tasks that outlive the call can still read it. Deletes itself when gRPC is done with it.
+#ifndef GENAILAB_SERVER_GRPC_CALL_OUTCOME_H_
+#define GENAILAB_SERVER_GRPC_CALL_OUTCOME_H_
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "grpcpp/grpcpp.h"
+#include "server/core/request_completion.h"
+#include "server/core/server_metrics.h"
+
+namespace genailab {
+
+// `model` is dropped from the metric labels for NOT_FOUND, so that clients cannot grow the label set
+// with unknown names. `start` is when the call arrived; `cells` counts only for OK.
+grpc::Status FinishCall(ServerMetrics* metrics, const char* rpc, const std::string& model,
+                        grpc::ServerContextBase* context, const absl::Status& status, absl::Time start,
+                        int64_t cells);
+
+// UNAVAILABLE for calls that arrive while the server drains.
+absl::Status ShuttingDownError();
+
+// The call's deadline (InfiniteFuture when it has none) and the given cancellation probe.
+CallContext CallContextFor(const grpc::ServerContextBase& context, std::function<bool()> is_cancelled);
+
+class UnaryCall final : public grpc::ServerUnaryReactor {
+ public:
+  UnaryCall() : cancelled_(std::make_shared<std::atomic<bool>>(false)) {}
+
+  std::function<bool()> IsCancelled() const {
+    return [cancelled = cancelled_] { return cancelled->load(std::memory_order_relaxed); };
+  }
+  void OnCancel() override { cancelled_->store(true, std::memory_order_relaxed); }
+  void OnDone() override { delete this; }
+
+ private:
+  const std::shared_ptr<std::atomic<bool>> cancelled_;
+};
+
+}  // namespace genailab
+
+#endif  // GENAILAB_SERVER_GRPC_CALL_OUTCOME_H_
