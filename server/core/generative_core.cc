@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <deque>
 #include <map>
 #include <string>
 #include <utility>
@@ -571,13 +572,6 @@ void GenerativeCore::GenerateBlocksAsync(const GeneratePlan& plan, int64_t first
   }
 }
 
-absl::StatusOr<DenseMatrix> GenerativeCore::GenerateBlocks(const GeneratePlan& plan, int64_t first_block,
-                                                           int64_t end_block, const CallContext& call) const {
-  return Await<DenseMatrix>(call, [&](Callback<DenseMatrix> done) {
-    GenerateBlocksAsync(plan, first_block, end_block, call, std::move(done));
-  });
-}
-
 void GenerativeCore::GenerateAsync(const v1::GenerateRequest& request, const CallContext& call,
                                    v1::GenerateResponse* response, StatusCallback done) const {
   absl::StatusOr<GeneratePlan> planned = PlanGenerate(request, options_.max_cells_per_request);
@@ -630,8 +624,25 @@ absl::Status GenerativeCore::GenerateStream(const v1::GenerateStreamRequest& req
     sent += rows;
     return absl::OkStatus();
   };
-  for (int64_t block = 0; block < blocks; ++block) {
-    GENAILAB_ASSIGN_OR_RETURN(const DenseMatrix cells, GenerateBlocks(plan, block, block + 1, call));
+  // Blocks are generated ahead of the writer, up to one per model instance (at least two, so that one
+  // is generated while the previous one is written), and taken in order. On an early return the blocks
+  // still in flight run to completion (or are dropped as cancelled) into completions nobody waits for;
+  // each holds the servable until then.
+  const size_t window = std::max<size_t>(2, plan.servable->instances.size());
+  std::deque<std::shared_ptr<RequestCompletion<DenseMatrix>>> in_flight;
+  int64_t next_block = 0;
+  while (next_block < blocks || !in_flight.empty()) {
+    while (next_block < blocks && in_flight.size() < window) {
+      auto completion = std::make_shared<RequestCompletion<DenseMatrix>>();
+      GenerateBlocksAsync(plan, next_block, next_block + 1, call,
+                          [completion, servable = plan.servable](absl::StatusOr<DenseMatrix> cells) {
+                            completion->Set(std::move(cells));
+                          });
+      in_flight.push_back(std::move(completion));
+      ++next_block;
+    }
+    GENAILAB_ASSIGN_OR_RETURN(const DenseMatrix cells, in_flight.front()->Wait(call));
+    in_flight.pop_front();
     AppendRows(cells, &pending);
     while (pending.rows >= chunk) GENAILAB_RETURN_IF_ERROR(send(chunk));
   }

@@ -104,7 +104,9 @@ class GenerativeCore {
       const v1::PredictPerturbationRequest& request, const CallContext& call = CallContext()) const;
   // Generate in messages of chunk_cells cells (the last may be shorter), written in order; each
   // message carries its cells' covariates. Errors as Generate; CANCELLED when `write` fails. Cells are
-  // generated block by block as the stream advances, so at most one block and one chunk sit in memory.
+  // generated block by block ahead of the writer: up to one block per model instance (at least two) is
+  // in flight while earlier cells are written, so a stream keeps every instance busy, and at most that
+  // many blocks plus one chunk sit in memory.
   absl::Status GenerateStream(const v1::GenerateStreamRequest& request, const CallContext& call,
                               const StreamWriter& write) const;
   // Loads a version (see ModelManager::LoadModel) and describes it.
@@ -139,8 +141,6 @@ class GenerativeCore {
   // in order; `done` as for the *Async methods. `plan` need not outlive the call.
   void GenerateBlocksAsync(const GeneratePlan& plan, int64_t first_block, int64_t end_block,
                            const CallContext& call, Callback<DenseMatrix> done) const;
-  absl::StatusOr<DenseMatrix> GenerateBlocks(const GeneratePlan& plan, int64_t first_block, int64_t end_block,
-                                             const CallContext& call) const;
   // Runs a row-wise call through the servable's batcher, split into tasks of split_cells rows whose
   // outputs are merged back in order; `done` as for the *Async methods.
   void RunRowsAsync(const ServableModel& servable, const std::string& key, RowInput input,

@@ -1,5 +1,6 @@
 #include "server/core/generative_core.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
@@ -11,7 +12,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
+#include "common/status_macros.h"
 #include "data/matrix_codec.h"
 #include "data/status_matchers.h"
 #include "server/testing/fake_generative_model.h"
@@ -489,6 +492,62 @@ TEST_F(GenerativeCoreEngineTest, SeedBlocksAndStreamChunksReproduceUnaryGenerate
   stream.set_chunk_cells(-1);
   EXPECT_THAT(core_->GenerateStream(stream, CallContext(), [](const v1::GenerateResponse&) { return true; }),
               StatusIs(kInvalid, HasSubstr("chunk_cells")));
+}
+
+// A fake whose Generate waits (up to a second) until another Generate runs at the same time, and
+// records how many ran at once.
+class GatedGenerateModel final : public FakeGenerativeModel {
+ public:
+  struct Gate {
+    absl::Mutex mu;
+    int running ABSL_GUARDED_BY(mu) = 0;
+    int most_running ABSL_GUARDED_BY(mu) = 0;
+  };
+  GatedGenerateModel(ModelManifest manifest, std::shared_ptr<Gate> gate)
+      : FakeGenerativeModel(std::move(manifest)), gate_(std::move(gate)) {}
+
+  absl::StatusOr<DenseMatrix> Generate(int64_t n, const CovariateCodes& covariates, uint64_t seed,
+                                       float library_size, bool sample_counts) const override {
+    {
+      absl::MutexLock lock(&gate_->mu);
+      ++gate_->running;
+      gate_->most_running = std::max(gate_->most_running, gate_->running);
+      const auto two_running = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(gate_->mu) { return gate_->running >= 2; };
+      gate_->mu.AwaitWithTimeout(absl::Condition(&two_running), absl::Seconds(1));
+    }
+    absl::StatusOr<DenseMatrix> cells = FakeGenerativeModel::Generate(n, covariates, seed, library_size, sample_counts);
+    absl::MutexLock lock(&gate_->mu);
+    --gate_->running;
+    return cells;
+  }
+
+ private:
+  const std::shared_ptr<Gate> gate_;
+};
+
+TEST_F(GenerativeCoreEngineTest, AStreamGeneratesItsNextBlockWhileItWritesTheCurrentOne) {
+  // Two instances: a stream of three seed blocks keeps both busy (the next block is generated while
+  // the current one is written), so two Generate calls run at once. Generated one after the other,
+  // each would wait out the gate's second alone.
+  auto gate = std::make_shared<GatedGenerateModel::Gate>();
+  MakeCore(root_, [gate](const std::string& directory,
+                         const std::string& device) -> absl::StatusOr<std::unique_ptr<GenerativeModel>> {
+    GENAILAB_ASSIGN_OR_RETURN(std::unique_ptr<GenerativeModel> fake, FakeModelLoader()(directory, device));
+    return std::unique_ptr<GenerativeModel>(std::make_unique<GatedGenerateModel>(fake->manifest(), gate));
+  });
+  v1::GenerateStreamRequest stream;
+  *stream.mutable_request() = CondGenerate(3, 2 * kGenerateBlockCells, 5);
+  stream.set_chunk_cells(kGenerateBlockCells);
+  int64_t streamed = 0;
+  ASSERT_THAT(core_->GenerateStream(stream, CallContext(),
+                                    [&](const v1::GenerateResponse& chunk) {
+                                      streamed += chunk.cells().rows();
+                                      return true;
+                                    }),
+              IsOk());
+  EXPECT_EQ(streamed, 2 * kGenerateBlockCells + 5);
+  absl::MutexLock lock(&gate->mu);
+  EXPECT_EQ(gate->most_running, 2);
 }
 
 TEST_F(GenerativeCoreEngineTest, ExpiredOrCancelledRequestsNeverReachTheModel) {
