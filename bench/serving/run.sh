@@ -95,7 +95,7 @@ for rpc in encode generate; do
   load python "$peer" "$rpc" 1024 --concurrency=4
   "$bin/bench/serving/serving_limit" --model_dir="$model_dir" --rpc="$rpc" --cells=1024 --threads=2 \
     --duration_s="$duration" --warmup_s=1 --label=inprocess | tee -a "$results"
-  echo "== $rpc: 1-cell requests, open loop at half of genailab's saturated rate"
+  echo "== $rpc: 1-cell requests, open loop at half of genailab's saturated rate, against genailab and the no-op"
   saturated=$("$python" -c 'import json,sys
 for line in open(sys.argv[1]):
     r = json.loads(line)
@@ -103,7 +103,13 @@ for line in open(sys.argv[1]):
         print(r["requests_per_second"])' "$results" "$rpc" | tail -1)
   half=$("$python" -c "print(max(1.0, float('$saturated') / 2))")
   load genailab "$genailab" "$rpc" 1 --rate="$half"
+  # The same arrival rate against the no-op server: the tail that the machine and gRPC alone give.
+  load noop_callback "$noop_callback" "$rpc" 1 --rate="$half"
 done
+
+echo "== GenerateStream: 400,000 cells read by a Python pipeline, three times"
+"$python" bench/serving/stream_reader.py --target="$genailab" --model=bench_cvae --cells=400000 --reads=3 \
+  --cpu_pid="${pid_of[genailab]}" | tee -a "$results"
 
 mkdir -p bench/results
 "$python" bench/serving/summarize.py "$results" bench/results/serving.json bench/results/serving.md

@@ -38,6 +38,7 @@ def main(results_path, json_path, md_path):
         g1024, py1024, limit = (find("genailab", rpc, 1024, "closed"), find("python", rpc, 1024, "closed"),
                                 find("inprocess", rpc, 1024, "inprocess"))
         half = find("genailab", rpc, 1, "open")
+        noop_half = find("noop_callback", rpc, 1, "open")
         ratio = lambda a, b, key: (a[key] / b[key]) if a and b and b[key] else None  # noqa: E731
         rows.append({"rpc": rpc, "metric": "1-cell, concurrency 64: genailab / faster no-op requests/s",
                      "ratio": ratio(g1, noop, "requests_per_second"), "target": ">= 0.7", "ok_if": (">=", 0.7)})
@@ -56,6 +57,9 @@ def main(results_path, json_path, md_path):
         rows.append({"rpc": rpc, "metric": "1-cell at half the saturated rate: p99 / p50 latency",
                      "ratio": (half["p99_ms"] / half["p50_ms"]) if half and half["p50_ms"] else None,
                      "target": "< 3", "ok_if": ("<", 3.0)})
+        rows.append({"rpc": rpc, "metric": "1-cell, no-op server (callback API) at the same rate: p99 / p50 latency",
+                     "ratio": (noop_half["p99_ms"] / noop_half["p50_ms"]) if noop_half and noop_half["p50_ms"] else None,
+                     "target": "(info)", "ok_if": None})
     for row in rows:
         check = row.pop("ok_if")
         if row["ratio"] is None or check is None:
@@ -87,7 +91,9 @@ def main(results_path, json_path, md_path):
         return "" if seconds_used is None or not run.get("seconds") else f"{seconds_used / run['seconds']:.2f}"
     for r in runs:
         load = (f"closed, C={r['concurrency']}" if r["mode"] == "closed" else
-                f"open, {r['rate']:.0f}/s" if r["mode"] == "open" else f"in-process, {r.get('threads', 1)} threads")
+                f"open, {r['rate']:.0f}/s" if r["mode"] == "open" else
+                f"stream, {r['completed']} reads" if r["mode"] == "stream" else
+                f"in-process, {r.get('threads', 1)} threads")
         lines.append(f"| {r['label']} | {r['rpc']} | {r['cells']} | {load} | {r['requests_per_second']:.0f} | "
                      f"{r['cells_per_second']:.0f} | {r['p50_ms']:.2f} | {r['p90_ms']:.2f} | {r['p99_ms']:.2f} | "
                      f"{r['failed']} | {cores(r, server_cpu(r))} | "
