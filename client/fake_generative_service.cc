@@ -40,6 +40,11 @@ v1::DecodeRequest FakeGenerativeService::last_decode() const {
   return last_decode_;
 }
 
+v1::GenerateStreamRequest FakeGenerativeService::last_generate_stream() const {
+  absl::MutexLock lock(&mutex_);
+  return last_generate_stream_;
+}
+
 v1::GenerateRequest FakeGenerativeService::last_generate() const {
   absl::MutexLock lock(&mutex_);
   return last_generate_;
@@ -153,14 +158,11 @@ grpc::Status FakeGenerativeService::Decode(grpc::ServerContext*, const v1::Decod
   return grpc::Status::OK;
 }
 
-grpc::Status FakeGenerativeService::Generate(grpc::ServerContext*, const v1::GenerateRequest* request,
-                                             v1::GenerateResponse* response) {
-  grpc::Status error = BeginCall();
-  {
-    absl::MutexLock lock(&mutex_);
-    last_generate_ = *request;
-  }
-  if (!error.ok()) return error;
+namespace {
+
+// Generate's answer: group g's cells are all value g.
+void FakeGenerated(const v1::GenerateRequest& request_message, v1::GenerateResponse* response) {
+  const v1::GenerateRequest* request = &request_message;
   int64_t total = 0;
   for (const v1::GenerationGroup& group : request->groups()) total += group.n_cells();
   DenseMatrix cells(total, 3);
@@ -176,6 +178,49 @@ grpc::Status FakeGenerativeService::Generate(grpc::ServerContext*, const v1::Gen
   *response->mutable_model() = request->model();
   MatrixToProto(cells, {"gene_a", "gene_b", "gene_c"}, /*sparse=*/false, response->mutable_cells());
   CovariatesToProto(covariates, response->mutable_covariates());
+}
+
+}  // namespace
+
+grpc::Status FakeGenerativeService::Generate(grpc::ServerContext*, const v1::GenerateRequest* request,
+                                             v1::GenerateResponse* response) {
+  grpc::Status error = BeginCall();
+  {
+    absl::MutexLock lock(&mutex_);
+    last_generate_ = *request;
+  }
+  if (!error.ok()) return error;
+  FakeGenerated(*request, response);
+  return grpc::Status::OK;
+}
+
+grpc::Status FakeGenerativeService::GenerateStream(grpc::ServerContext*, const v1::GenerateStreamRequest* request,
+                                                   grpc::ServerWriter<v1::GenerateResponse>* writer) {
+  grpc::Status error = BeginCall();
+  {
+    absl::MutexLock lock(&mutex_);
+    last_generate_stream_ = *request;
+  }
+  if (!error.ok()) return error;
+  v1::GenerateResponse all;
+  FakeGenerated(request->request(), &all);
+  absl::StatusOr<DenseMatrix> cells = MatrixFromProto(all.cells(), "cells");
+  if (!cells.ok()) return grpc::Status(grpc::StatusCode::INTERNAL, std::string(cells.status().message()));
+  const int64_t chunk = request->chunk_cells() > 0 ? request->chunk_cells() : 2;
+  for (int64_t begin = 0; begin < cells->rows; begin += chunk) {
+    const int64_t end = std::min(cells->rows, begin + chunk);
+    DenseMatrix part(end - begin, cells->cols);
+    std::copy(cells->row(begin), cells->row(begin) + part.values.size(), part.values.begin());
+    v1::GenerateResponse message;
+    *message.mutable_model() = all.model();
+    MatrixToProto(part, {"gene_a", "gene_b", "gene_c"}, /*sparse=*/false, message.mutable_cells());
+    for (const v1::CovariateColumn& column : all.covariates()) {
+      v1::CovariateColumn* out = message.add_covariates();
+      out->set_name(column.name());
+      for (int64_t i = begin; i < end; ++i) out->add_values(column.values(static_cast<int>(i)));
+    }
+    if (!writer->Write(message)) return grpc::Status(grpc::StatusCode::CANCELLED, "client gone");
+  }
   return grpc::Status::OK;
 }
 

@@ -8,6 +8,7 @@
 //   = ones of the same shape.
 // - Decode: expression = the latent, genes named "g0".."g{k-1}".
 // - Generate: group g's cells are all value g, genes "gene_a", "gene_b", "gene_c", covariates per group.
+// - GenerateStream: the same cells, in messages of chunk_cells cells (2 when the request says 0).
 // - PredictPerturbation: cells = the received cells + 1, with the received gene names.
 // - Interpolate / TraverseLatent: steps points; point i has latent (i, 0), expression 10 * i (one gene
 //   "g0") and position i / (steps - 1) (Interpolate) or i (TraverseLatent).
@@ -37,6 +38,7 @@ class FakeGenerativeService final : public v1::GenerativeService::Service {
   v1::EncodeRequest last_encode() const;
   v1::DecodeRequest last_decode() const;
   v1::GenerateRequest last_generate() const;
+  v1::GenerateStreamRequest last_generate_stream() const;
   v1::PredictPerturbationRequest last_predict() const;
   v1::InterpolateRequest last_interpolate() const;
   v1::TraverseLatentRequest last_traverse() const;
@@ -51,6 +53,8 @@ class FakeGenerativeService final : public v1::GenerativeService::Service {
                       v1::DecodeResponse* response) override;
   grpc::Status Generate(grpc::ServerContext* context, const v1::GenerateRequest* request,
                         v1::GenerateResponse* response) override;
+  grpc::Status GenerateStream(grpc::ServerContext* context, const v1::GenerateStreamRequest* request,
+                              grpc::ServerWriter<v1::GenerateResponse>* writer) override;
   grpc::Status PredictPerturbation(grpc::ServerContext* context,
                                    const v1::PredictPerturbationRequest* request,
                                    v1::PredictPerturbationResponse* response) override;
@@ -72,6 +76,7 @@ class FakeGenerativeService final : public v1::GenerativeService::Service {
   v1::EncodeRequest last_encode_ ABSL_GUARDED_BY(mutex_);
   v1::DecodeRequest last_decode_ ABSL_GUARDED_BY(mutex_);
   v1::GenerateRequest last_generate_ ABSL_GUARDED_BY(mutex_);
+  v1::GenerateStreamRequest last_generate_stream_ ABSL_GUARDED_BY(mutex_);
   v1::PredictPerturbationRequest last_predict_ ABSL_GUARDED_BY(mutex_);
   v1::InterpolateRequest last_interpolate_ ABSL_GUARDED_BY(mutex_);
   v1::TraverseLatentRequest last_traverse_ ABSL_GUARDED_BY(mutex_);

@@ -1,6 +1,7 @@
 #include "client/genailab_client.h"
 
 #include <algorithm>
+#include <chrono>
 #include <limits>
 #include <utility>
 
@@ -148,6 +149,10 @@ absl::StatusOr<std::unique_ptr<GenailabClient>> GenailabClient::Create(
   if (!(options.csr_max_density >= 0.0 && options.csr_max_density <= 1.0)) {
     return absl::InvalidArgumentError(
         absl::StrCat("csr_max_density: must be in [0, 1], got ", options.csr_max_density));
+  }
+  if (options.stream_above_cells < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("stream_above_cells: must be >= 0, got ", options.stream_above_cells));
   }
   return std::unique_ptr<GenailabClient>(new GenailabClient(std::move(channel), options));
 }
@@ -369,22 +374,74 @@ absl::StatusOr<AnnData> GenailabClient::Generate(const ModelRef& model,
   request.set_library_size(library_size);
   request.set_sample_counts(sample_counts);
   SamplerOptionsToProto(sampler, request.mutable_sampler());
-  GENAILAB_ASSIGN_OR_RETURN(v1::GenerateResponse response,
-                            (UnaryCall<v1::GenerateRequest, v1::GenerateResponse>(
-                                stub_->stub.get(), &v1::GenerativeService::Stub::Generate, request,
-                                options_.timeout)));
   AnnData generated;
-  GENAILAB_ASSIGN_OR_RETURN(generated.x, MatrixFromResponse(response.cells(), "cells", total_cells,
-                                                                &generated.var_names));
-  absl::StatusOr<std::map<std::string, std::vector<std::string>>> covariates =
-      CovariatesFromProto(response.covariates(), total_cells, "covariates");
-  if (!covariates.ok()) {
-    return absl::InternalError(absl::StrCat("server response: ", covariates.status().message()));
+  if (total_cells > options_.stream_above_cells) {
+    GENAILAB_RETURN_IF_ERROR(GenerateByStream(request, &generated));
+  } else {
+    GENAILAB_ASSIGN_OR_RETURN(v1::GenerateResponse response,
+                              (UnaryCall<v1::GenerateRequest, v1::GenerateResponse>(
+                                  stub_->stub.get(), &v1::GenerativeService::Stub::Generate, request,
+                                  options_.timeout)));
+    GENAILAB_RETURN_IF_ERROR(AppendGenerated(response, &generated));
   }
-  generated.obs = *std::move(covariates);
+  if (generated.x.rows != total_cells) {
+    return absl::InternalError(
+        absl::StrCat("server response field 'cells' has ", generated.x.rows, " rows, expected ", total_cells));
+  }
   generated.obs_names.reserve(static_cast<size_t>(total_cells));
   for (int64_t i = 0; i < total_cells; ++i) generated.obs_names.push_back(absl::StrCat("gen_", i));
   return generated;
+}
+
+absl::Status GenailabClient::AppendGenerated(const v1::GenerateResponse& response, AnnData* generated) {
+  std::vector<std::string> genes;
+  GENAILAB_ASSIGN_OR_RETURN(const DenseMatrix cells, MatrixFromResponse(response.cells(), "cells", -1, &genes));
+  absl::StatusOr<std::map<std::string, std::vector<std::string>>> covariates =
+      CovariatesFromProto(response.covariates(), cells.rows, "covariates");
+  if (!covariates.ok()) {
+    return absl::InternalError(absl::StrCat("server response: ", covariates.status().message()));
+  }
+  if (generated->x.rows == 0 && generated->x.cols == 0) {
+    generated->var_names = std::move(genes);
+    generated->x.cols = cells.cols;
+    for (const auto& [name, values] : *covariates) generated->obs[name];  // the columns, empty
+  } else if (genes != generated->var_names) {
+    return absl::InternalError("server response: a stream message names other genes than the first");
+  }
+  for (auto& [name, values] : *covariates) {
+    auto column = generated->obs.find(name);
+    if (column == generated->obs.end()) {
+      return absl::InternalError(absl::StrCat("server response: covariate '", name, "' missing from earlier messages"));
+    }
+    column->second.insert(column->second.end(), values.begin(), values.end());
+  }
+  for (const auto& [name, values] : generated->obs) {
+    if (static_cast<int64_t>(values.size()) != generated->x.rows + cells.rows) {
+      return absl::InternalError(absl::StrCat("server response: covariate '", name, "' has ", values.size(),
+                                              " values for ", generated->x.rows + cells.rows, " cells"));
+    }
+  }
+  generated->x.values.insert(generated->x.values.end(), cells.values.begin(), cells.values.end());
+  generated->x.rows += cells.rows;
+  return absl::OkStatus();
+}
+
+absl::Status GenailabClient::GenerateByStream(const v1::GenerateRequest& request, AnnData* generated) const {
+  v1::GenerateStreamRequest stream_request;
+  *stream_request.mutable_request() = request;
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + absl::ToChronoNanoseconds(options_.timeout));
+  std::unique_ptr<grpc::ClientReader<v1::GenerateResponse>> reader =
+      stub_->stub->GenerateStream(&context, stream_request);
+  v1::GenerateResponse message;
+  absl::Status appended;
+  while (appended.ok() && reader->Read(&message)) appended = AppendGenerated(message, generated);
+  if (!appended.ok()) {
+    context.TryCancel();
+    (void)reader->Finish();
+    return appended;
+  }
+  return FromGrpcStatus(reader->Finish());
 }
 
 absl::StatusOr<AnnData> GenailabClient::PredictPerturbation(

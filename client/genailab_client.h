@@ -102,13 +102,17 @@ class GenailabClient {
     // Sends "authorization: Bearer <token>" with every call, the token being the file's first token
     // (common/credential_files.h). Requires tls_ca_file: tokens never travel in clear text.
     std::string token_file;
+    // Generate asks for more cells than this through GenerateStream (the same cells, in chunks of the
+    // server's default size), so that a request above the server's --max_cells_per_request (default
+    // 100,000) or the message limit still works. 0 = always stream. Must not be negative.
+    int64_t stream_above_cells = 65536;
   };
 
   // Opens a channel to options.target with raised message limits: plaintext, or TLS / mutual TLS and
   // bearer token per the tls_* and token_file options. The channel connects lazily, so an unreachable
   // server shows up as UNAVAILABLE on the first call (so does a server that refuses the TLS handshake).
   // INVALID_ARGUMENT for an empty target, a non-positive max_message_bytes or timeout, csr_max_density
-  // outside [0, 1], or tls_cert_file/tls_key_file/token_file without the options they require; NOT_FOUND
+  // outside [0, 1], a negative stream_above_cells, or tls_cert_file/tls_key_file/token_file without the options they require; NOT_FOUND
   // or PERMISSION_DENIED naming the option whose file is missing or unreadable.
   static absl::StatusOr<std::unique_ptr<GenailabClient>> Create(const Options& options);
   // Uses an existing channel (e.g. an in-process test server); options.target is ignored.
@@ -145,7 +149,8 @@ class GenailabClient {
   // Generates sum(n_cells) cells, groups in order. The result has x = cells, var_names = the model's
   // genes, one obs column per covariate, obs_names "gen_0".."gen_{n-1}". INVALID_ARGUMENT before any RPC
   // for no groups or a negative n_cells. `sampler`: iterative models only (zero fields = the model's
-  // defaults).
+  // defaults). Above Options::stream_above_cells cells the cells come through GenerateStream (the same
+  // cells for the same arguments; the stream's deadline is Options::timeout too).
   absl::StatusOr<AnnData> Generate(const ModelRef& model, const std::vector<CellGroup>& groups,
                                    uint64_t seed = 0, float library_size = 0.0f,
                                    bool sample_counts = false, const SamplerOptions& sampler = {}) const;
@@ -192,6 +197,11 @@ class GenailabClient {
 
   // Fills proto with cells.x (dense or CSR per options_) named by cells.var_names.
   void CellsToProto(const AnnData& cells, v1::Matrix* proto) const;
+  // Appends one Generate response or stream message to `generated` (x, var_names from the first
+  // message, obs). INTERNAL naming what breaks the API's shape rules.
+  static absl::Status AppendGenerated(const v1::GenerateResponse& response, AnnData* generated);
+  // Generate through GenerateStream, the messages appended in order.
+  absl::Status GenerateByStream(const v1::GenerateRequest& request, AnnData* generated) const;
 
   const Options options_;
   std::unique_ptr<Stub> stub_;

@@ -197,6 +197,47 @@ TEST_F(GenailabClientTest, GenerateReturnsAnnDataWithCovariatesAndCellNames) {
   EXPECT_TRUE(cells->Validate().ok());
 }
 
+TEST_F(GenailabClientTest, LargeGenerateRequestsStreamAndGiveTheSameAnnData) {
+  // Five cells in three groups: above stream_above_cells = 2, Generate reads GenerateStream's messages
+  // (two cells each from the fake) and assembles what the unary call gives.
+  const std::vector<CellGroup> groups = {
+      {{{"cell_type", "B"}}, 2}, {{{"cell_type", "NK"}}, 2}, {{{"cell_type", "T"}}, 1}};
+  absl::StatusOr<AnnData> unary = NewClient()->Generate({"pbmc", 0}, groups, /*seed=*/9);
+  ASSERT_TRUE(unary.ok()) << unary.status();
+  EXPECT_EQ(server_.service().last_generate_stream().request().groups_size(), 0);  // no stream yet
+
+  GenailabClient::Options options;
+  options.stream_above_cells = 2;
+  absl::StatusOr<std::unique_ptr<GenailabClient>> streaming = GenailabClient::Create(server_.NewChannel(), options);
+  ASSERT_TRUE(streaming.ok()) << streaming.status();
+  const int unary_calls = server_.service().call_count();
+  absl::StatusOr<AnnData> streamed = (*streaming)->Generate({"pbmc", 0}, groups, /*seed=*/9);
+  ASSERT_TRUE(streamed.ok()) << streamed.status();
+  EXPECT_EQ(server_.service().call_count(), unary_calls + 1);
+  const v1::GenerateStreamRequest request = server_.service().last_generate_stream();
+  EXPECT_EQ(request.request().seed(), 9u);
+  EXPECT_EQ(request.request().groups_size(), 3);
+  EXPECT_EQ(request.chunk_cells(), 0);  // the server's default chunk size
+
+  EXPECT_EQ(streamed->x.rows, 5);
+  EXPECT_EQ(streamed->x.values, unary->x.values);
+  EXPECT_EQ(streamed->var_names, unary->var_names);
+  EXPECT_EQ(streamed->obs, unary->obs);
+  EXPECT_THAT(streamed->obs.at("cell_type"), ElementsAre("B", "B", "NK", "NK", "T"));
+  EXPECT_EQ(streamed->obs_names, unary->obs_names);
+  EXPECT_TRUE(streamed->Validate().ok());
+
+  // A failing stream returns the server's status.
+  server_.service().set_error(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, "busy"));
+  absl::StatusOr<AnnData> refused = (*streaming)->Generate({"pbmc", 0}, groups);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(refused.status().message(), HasSubstr("busy"));
+
+  options.stream_above_cells = -1;
+  EXPECT_EQ(GenailabClient::Create(server_.NewChannel(), options).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
 TEST_F(GenailabClientTest, GenerateRejectsNegativeCellCount) {
   absl::StatusOr<AnnData> cells = NewClient()->Generate({"pbmc", 0}, {{{}, -1}});
   EXPECT_EQ(cells.status().code(), absl::StatusCode::kInvalidArgument);
