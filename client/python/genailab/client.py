@@ -82,11 +82,12 @@ class Client:
       load_balancing: "pick_first" (gRPC's default) or "round_robin", which spreads calls over every
         address the target resolves to, e.g. the pods behind Kubernetes' headless genailab-server Service
         ("dns:///genailab-server.<namespace>.svc.cluster.local:50051").
+      stream_above_cells: generate() asks for more cells than this through GenerateStream (0 = always).
     """
 
     def __init__(self, target, *, root_certificates=None, private_key=None, certificate_chain=None,
                  token=None, tls=False, server_name_override=None, timeout=60.0,
-                 max_message_bytes=256 << 20, load_balancing="pick_first"):
+                 max_message_bytes=256 << 20, load_balancing="pick_first", stream_above_cells=65536):
         if (private_key is None) != (certificate_chain is None):
             raise ValueError("private_key and certificate_chain must be given together")
         if load_balancing not in ("pick_first", "round_robin"):
@@ -107,6 +108,9 @@ class Client:
         self._stub = pb_grpc.GenerativeServiceStub(self._channel)
         self._metadata = (("authorization", f"Bearer {token}"),) if token else ()
         self._timeout = timeout
+        if stream_above_cells < 0:
+            raise ValueError(f"stream_above_cells must be >= 0, got {stream_above_cells}")
+        self._stream_above_cells = stream_above_cells
 
     def close(self):
         self._channel.close()
@@ -187,8 +191,16 @@ class Client:
         groups: [(covariates dict, n_cells), ...], e.g. [({"cell_type": "B"}, 100)].
         sampler, steps, eta, guidance_scale: iterative models (diffusion, flow matching) only; empty / 0 =
         the model's defaults; get_model(...).samplers lists the samplers a model accepts. The same seed and
-        options give the same cells.
+        options give the same cells. Above `stream_above_cells` cells in all (see Client) the cells come
+        through generate_stream() and are concatenated: the same AnnData, past the server's
+        max_cells_per_request and message limit.
         """
+        if sum(n for _, n in groups) > self._stream_above_cells:
+            chunks = list(self.generate_stream(
+                groups, model=model, version=version, seed=seed, library_size=library_size,
+                sample_counts=sample_counts, sampler=sampler, steps=steps, eta=eta, guidance_scale=guidance_scale))
+            if chunks:
+                return anndata.concat(chunks, axis=0, merge="same")
         request = pb.GenerateRequest(
             model=pb.ModelSpec(name=model, version=version), seed=seed, library_size=library_size,
             sample_counts=sample_counts,

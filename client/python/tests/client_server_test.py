@@ -12,7 +12,10 @@ import server_fixture
 class ClientServerTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.server = server_fixture.TinyModelServer(os.environ["TEST_TMPDIR"]).__enter__()
+        # Streams in messages of 4 cells unless a request says otherwise, so that generate() above
+        # stream_above_cells concatenates several messages.
+        cls.server = server_fixture.TinyModelServer(os.environ["TEST_TMPDIR"],
+                                                    extra_server_flags=["--default_chunk_cells=4"]).__enter__()
         cls.client = genailab.Client(cls.server.grpc_target, timeout=30)
         cls.data = anndata.read_h5ad(cls.server.data_path)
 
@@ -119,6 +122,22 @@ class ClientServerTest(unittest.TestCase):
         np.testing.assert_array_equal(np.concatenate([chunk.X for chunk in chunks]), whole.X)
         self.assertEqual([c for chunk in chunks for c in chunk.obs["cell_type"]], list(whole.obs["cell_type"]))
         self.assertEqual([name for chunk in chunks for name in chunk.obs_names], [str(i) for i in range(13)])
+
+    def test_generate_above_stream_above_cells_streams_the_same_anndata(self):
+        groups = [({"cell_type": "type_0", "condition": "control"}, 6),
+                  ({"cell_type": "type_1", "condition": "stimulated"}, 3)]
+        whole = self.client.generate(groups, model=server_fixture.MODEL, seed=4)
+        with genailab.Client(self.server.grpc_target, timeout=30, stream_above_cells=2) as streaming:
+            streamed = streaming.generate(groups, model=server_fixture.MODEL, seed=4)
+            chunks = list(streaming.generate_stream(groups, model=server_fixture.MODEL, seed=4))
+        self.assertEqual([chunk.n_obs for chunk in chunks], [4, 4, 1])
+        np.testing.assert_array_equal(streamed.X, whole.X)
+        self.assertEqual(list(streamed.obs_names), list(whole.obs_names))
+        self.assertEqual(list(streamed.var_names), list(whole.var_names))
+        self.assertEqual(list(streamed.obs["cell_type"]), list(whole.obs["cell_type"]))
+        self.assertEqual(list(streamed.obs["condition"]), list(whole.obs["condition"]))
+        with self.assertRaises(ValueError):
+            genailab.Client(self.server.grpc_target, stream_above_cells=-1)
 
     def test_generate_stream_of_an_unknown_model_raises_not_found(self):
         with self.assertRaises(genailab.NotFound):
