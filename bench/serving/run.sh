@@ -3,19 +3,23 @@
 # genailab-server, the no-op gRPC server and the Python peer on loopback, drives each with serving_load,
 # runs the in-process limit, and writes bench/results/serving.json and bench/results/serving.md.
 #
-#   bench/serving/run.sh [--duration_s=6] [--epochs=3]
+#   bench/serving/run.sh [--duration_s=6] [--epochs=3] [--rounds=3]
 #
-# Every figure is reported as a ratio measured in the same run (absolute times drift on shared machines).
+# Every figure is reported as a ratio measured in the same run (absolute times drift on shared machines):
+# the measurements are repeated in --rounds interleaved rounds, each ratio is taken within a round, and the
+# summary gives the median over rounds and their range.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$(pwd)
 duration=6
 epochs=3
+rounds=3
 for arg in "$@"; do
   case "$arg" in
     --duration_s=*) duration="${arg#*=}" ;;
     --epochs=*) epochs="${arg#*=}" ;;
-    -h|--help) sed -n '2,8p' "$0"; exit 0 ;;
+    --rounds=*) rounds="${arg#*=}" ;;
+    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown argument $arg" >&2; exit 2 ;;
   esac
 done
@@ -76,15 +80,22 @@ noop_callback="127.0.0.1:$(wait_port "$work/noop_callback.port")"
 peer="127.0.0.1:$(wait_port "$work/python.port")"
 
 results="$work/results.jsonl"
+round=1
+record() {  # stdin: one JSON line -> the results, with the round it belongs to
+  "$python" -c 'import json,sys; r = json.loads(sys.stdin.read()); r["round"] = int(sys.argv[1]); print(json.dumps(r))' \
+    "$round" | tee -a "$results"
+}
 load() {  # label target rpc cells extra-flags...
   local label=$1 target=$2 rpc=$3 cells=$4
   shift 4
   "$bin/bench/serving/serving_load" --target="$target" --info_target="$genailab" --model=bench_cvae \
     --rpc="$rpc" --cells="$cells" --duration_s="$duration" --warmup_s=1 --label="$label" \
-    --cpu_pids="${pid_of[$label]}" "$@" | tee -a "$results"
+    --cpu_pids="${pid_of[$label]}" "$@" | record
 }
 
+for round in $(seq 1 "$rounds"); do
 for rpc in encode generate; do
+  echo "== round $round/$rounds"
   echo "== $rpc: 1-cell requests, closed loop at concurrency 64"
   load genailab "$genailab" "$rpc" 1 --concurrency=64
   load noop "$noop" "$rpc" 1 --concurrency=64
@@ -94,22 +105,24 @@ for rpc in encode generate; do
   load genailab "$genailab" "$rpc" 1024 --concurrency=4
   load python "$peer" "$rpc" 1024 --concurrency=4
   "$bin/bench/serving/serving_limit" --model_dir="$model_dir" --rpc="$rpc" --cells=1024 --threads=2 \
-    --duration_s="$duration" --warmup_s=1 --label=inprocess | tee -a "$results"
+    --duration_s="$duration" --warmup_s=1 --label=inprocess | record
   echo "== $rpc: 1-cell requests, open loop at half of genailab's saturated rate, against genailab and the no-op"
   saturated=$("$python" -c 'import json,sys
 for line in open(sys.argv[1]):
     r = json.loads(line)
-    if r["label"] == "genailab" and r["rpc"] == sys.argv[2] and r["cells"] == 1 and r["mode"] == "closed":
-        print(r["requests_per_second"])' "$results" "$rpc" | tail -1)
+    if (r["label"] == "genailab" and r["rpc"] == sys.argv[2] and r["cells"] == 1 and r["mode"] == "closed"
+            and r["round"] == int(sys.argv[3])):
+        print(r["requests_per_second"])' "$results" "$rpc" "$round" | tail -1)
   half=$("$python" -c "print(max(1.0, float('$saturated') / 2))")
   load genailab "$genailab" "$rpc" 1 --rate="$half"
   # The same arrival rate against the no-op server: the tail that the machine and gRPC alone give.
   load noop_callback "$noop_callback" "$rpc" 1 --rate="$half"
 done
+done
 
 echo "== GenerateStream: 400,000 cells read by a Python pipeline, three times"
 "$python" bench/serving/stream_reader.py --target="$genailab" --model=bench_cvae --cells=400000 --reads=3 \
-  --cpu_pid="${pid_of[genailab]}" | tee -a "$results"
+  --cpu_pid="${pid_of[genailab]}" | record
 
 mkdir -p bench/results
 "$python" bench/serving/summarize.py "$results" bench/results/serving.json bench/results/serving.md
