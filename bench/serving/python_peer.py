@@ -10,23 +10,13 @@ import argparse
 import concurrent.futures
 import json
 import os
-import subprocess
-import sys
-import tempfile
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 import grpc
 
-
-def compile_proto(repo_root):
-    out = tempfile.mkdtemp(prefix="genailab_peer_")
-    subprocess.run([sys.executable, "-m", "grpc_tools.protoc", f"-I{repo_root}/proto", f"--python_out={out}",
-                    f"--grpc_python_out={out}", "genailab/v1/generative_service.proto"], check=True)
-    sys.path.insert(0, out)
-    from genailab.v1 import generative_service_pb2, generative_service_pb2_grpc  # noqa: E402
-    return generative_service_pb2, generative_service_pb2_grpc
+import genailab_protos
 
 
 class CvaeForward:
@@ -103,7 +93,7 @@ def main():
     args = parser.parse_args()
 
     repo_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    pb2, pb2_grpc = compile_proto(repo_root)
+    pb2, pb2_grpc = genailab_protos.compile_proto(repo_root)
     model = CvaeForward(args.model_dir)
     gene_index = {g: i for i, g in enumerate(model.genes)}
 

@@ -8,21 +8,11 @@ stream's cells per second over all reads, and per-read times as the latency perc
 import argparse
 import json
 import os
-import subprocess
-import sys
-import tempfile
 import time
 
 import grpc
 
-
-def compile_proto(repo_root):
-    out = tempfile.mkdtemp(prefix="genailab_stream_")
-    subprocess.run([sys.executable, "-m", "grpc_tools.protoc", f"-I{repo_root}/proto", f"--python_out={out}",
-                    f"--grpc_python_out={out}", "genailab/v1/generative_service.proto"], check=True)
-    sys.path.insert(0, out)
-    from genailab.v1 import generative_service_pb2, generative_service_pb2_grpc  # noqa: E402
-    return generative_service_pb2, generative_service_pb2_grpc
+import genailab_protos
 
 
 def cpu_seconds(pid):
@@ -44,7 +34,7 @@ def main():
     parser.add_argument("--label", default="genailab")
     parser.add_argument("--cpu_pid", type=int, default=0, help="server pid whose CPU time to report")
     args = parser.parse_args()
-    pb, pb_grpc = compile_proto(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+    pb, pb_grpc = genailab_protos.compile_proto(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
     channel = grpc.insecure_channel(args.target, options=[("grpc.max_receive_message_length", -1)])
     stub = pb_grpc.GenerativeServiceStub(channel)
     info = stub.GetModel(pb.GetModelRequest(model=pb.ModelSpec(name=args.model))).model
