@@ -1,6 +1,7 @@
 #include "trainer/spool_watcher.h"
 
 #include <algorithm>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -31,6 +32,10 @@ absl::StatusOr<std::string> SubmitFile(const std::filesystem::path& path, const 
 absl::StatusOr<std::unique_ptr<SpoolWatcher>> SpoolWatcher::Start(Options options) {
   if (options.directory.empty()) return absl::InvalidArgumentError("spool directory is required");
   if (!options.submit) return absl::InvalidArgumentError("submit is required");
+  if (options.settle_time < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("settle_time: must be >= 0, got ", absl::FormatDuration(options.settle_time)));
+  }
   std::error_code error;
   for (const char* sub : {"", "/accepted", "/rejected"}) {
     std::filesystem::create_directories(options.directory + sub, error);
@@ -68,11 +73,17 @@ int SpoolWatcher::PollOnce() {
   absl::MutexLock poll_lock(&poll_mu_);
   std::vector<std::filesystem::path> files;
   std::error_code error;
+  const auto now = std::filesystem::file_time_type::clock::now();
+  const auto settle = std::chrono::duration_cast<std::filesystem::file_time_type::duration>(
+      absl::ToChronoNanoseconds(options_.settle_time));
   for (const auto& entry : std::filesystem::directory_iterator(options_.directory, error)) {
     const std::string name = entry.path().filename().string();
-    if (entry.is_regular_file() && IsJobSpecFileName(name) && !absl::StartsWith(name, ".")) {
-      files.push_back(entry.path());
-    }
+    if (!entry.is_regular_file() || !IsJobSpecFileName(name) || absl::StartsWith(name, ".")) continue;
+    std::error_code time_error;
+    const auto modified = entry.last_write_time(time_error);
+    // Still being written (or unreadable for now): a later poll takes it.
+    if (time_error || now - modified < settle) continue;
+    files.push_back(entry.path());
   }
   std::sort(files.begin(), files.end());
   const std::filesystem::path root(options_.directory);

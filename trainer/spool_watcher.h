@@ -2,7 +2,9 @@
 // folder's *.json, *.yaml and *.yml files (genailab.v1.TrainingJobSpec as proto3 JSON, or the same tree as
 // YAML; see job_spec.h) in name order, submits each, and moves it to <spool>/accepted/<name> (with the job id in <name>.job) or, when
 // parsing or submission fails, to <spool>/rejected/<name> with the error in <name>.error. Files whose
-// name starts with '.' are skipped, so a writer can write ".job.json" and rename it into place.
+// name starts with '.' are skipped, so a writer can write ".job.json" and rename it into place. A file
+// is taken only once it has gone unmodified for Options::settle_time, so that one still being copied in
+// (cp, scp, an editor's save) is left for a later poll instead of being rejected half-written.
 //
 // Ownership: owns its polling thread; borrows nothing (the submit callback must stay valid until Stop()).
 // Thread-safety: Stop() is safe from any thread; the destructor stops.
@@ -30,19 +32,21 @@ class SpoolWatcher {
   struct Options {
     std::string directory;  // created if missing
     absl::Duration poll_interval = absl::Seconds(2);
+    // A file modified less than this long ago is left for a later poll. Zero = take files at once.
+    absl::Duration settle_time = absl::Seconds(1);
     Submit submit;  // required
     // false: no polling thread; the owner calls PollOnce (tests, or an owner with its own loop).
     bool poll_in_background = true;
   };
 
-  // INVALID_ARGUMENT for a missing directory or submit; INTERNAL if the folders cannot be created.
+  // INVALID_ARGUMENT for a missing directory or submit, or a negative settle_time; INTERNAL if the folders cannot be created.
   static absl::StatusOr<std::unique_ptr<SpoolWatcher>> Start(Options options);
   ~SpoolWatcher();
   SpoolWatcher(const SpoolWatcher&) = delete;
   SpoolWatcher& operator=(const SpoolWatcher&) = delete;
 
-  // Processes the files present now (the polling thread, if any, calls it too). Returns how many were
-  // taken.
+  // Processes the files present now that have settled (the polling thread, if any, calls it too).
+  // Returns how many were taken.
   int PollOnce();
   void Stop();
 
