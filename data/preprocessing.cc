@@ -100,9 +100,12 @@ SmallCounts ScanSmallCounts(const float* row, int64_t cols) {
   uint32_t limit_bits;
   std::memcpy(&limit_bits, &kLimit, sizeof(limit_bits));
   SmallCounts result;
-  constexpr int64_t kBlock = 32;
-  int64_t c = 0;
-  auto scan = [limit_bits](const float* values, int64_t n, uint32_t* bad, int32_t* sum, int32_t* max_count) {
+  // Adds values [values, values + n) to `result`; false if one of them does not qualify. Blocks of
+  // kBlock values sum within int32 (at most 32 * 63); `result` accumulates in int64.
+  auto add = [limit_bits, &result](const float* values, int64_t n) {
+    uint32_t bad = 0;
+    int32_t sum = 0;
+    int32_t max_count = 0;
     for (int64_t j = 0; j < n; ++j) {
       uint32_t bits;
       std::memcpy(&bits, &values[j], sizeof(bits));
@@ -117,31 +120,23 @@ SmallCounts ScanSmallCounts(const float* row, int64_t cols) {
       const float back = static_cast<float>(k);
       uint32_t back_bits;
       std::memcpy(&back_bits, &back, sizeof(back_bits));
-      *bad |= ~in_range | (back_bits ^ clamped_bits);
-      *sum += k;
-      *max_count = k > *max_count ? k : *max_count;
-    }
-  };
-  for (; c + kBlock <= cols; c += kBlock) {
-    // A block's sum fits in int32 (at most 32 * 63); blocks accumulate in int64.
-    uint32_t bad = 0;
-    int32_t sum = 0;
-    int32_t max_count = 0;
-    scan(row + c, kBlock, &bad, &sum, &max_count);
-    if (bad != 0) {
-      result.all_small = false;
-      return result;
+      bad |= ~in_range | (back_bits ^ clamped_bits);
+      sum += k;
+      max_count = k > max_count ? k : max_count;
     }
     result.sum += sum;
     result.max_count = std::max(result.max_count, static_cast<int>(max_count));
+    return bad == 0;
+  };
+  constexpr int64_t kBlock = 32;
+  int64_t c = 0;
+  for (; c + kBlock <= cols; c += kBlock) {
+    if (!add(row + c, kBlock)) {
+      result.all_small = false;
+      return result;
+    }
   }
-  uint32_t bad = 0;
-  int32_t sum = 0;
-  int32_t max_count = 0;
-  scan(row + c, cols - c, &bad, &sum, &max_count);
-  result.all_small = bad == 0;
-  result.sum += sum;
-  result.max_count = std::max(result.max_count, static_cast<int>(max_count));
+  result.all_small = add(row + c, cols - c);
   return result;
 }
 
