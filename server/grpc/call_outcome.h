@@ -4,6 +4,8 @@
 // genailab_requests_total / _duration / _cells_processed (metrics may be null), and converts the
 // absl::Status with ToGrpcStatus (the one conversion).
 //
+// RunUnaryCall: one callback-API unary call from admission to Finish, shared by the services' model RPCs.
+//
 // UnaryCall: the reactor of one callback-API unary call. Its cancellation (the client went away, or the
 // deadline passed) sets a flag that the schedulers poll through CallContext::is_cancelled; the flag is
 // shared, so tasks that outlive the call can still read it. Deletes itself when gRPC is done with it.
@@ -21,6 +23,7 @@
 #include "grpcpp/grpcpp.h"
 #include "server/core/request_completion.h"
 #include "server/core/server_metrics.h"
+#include "server/grpc/call_admission.h"
 
 namespace genailab {
 
@@ -49,6 +52,31 @@ class UnaryCall final : public grpc::ServerUnaryReactor {
  private:
   const std::shared_ptr<std::atomic<bool>> cancelled_;
 };
+
+// Admits the call (UNAVAILABLE while draining), hands `start(call, done)` the call's CallContext
+// (deadline, and the reactor's cancellation) and a `done` that finishes the call through FinishCall
+// (with `cells_of()` cells when OK) and then leaves the admission, so that a drain that sees no call in
+// flight has seen every answer handed to gRPC. `model` must live until the call is done (e.g. a field
+// of the request).
+template <typename Start, typename CellsOf>
+grpc::ServerUnaryReactor* RunUnaryCall(CallAdmission* admission, ServerMetrics* metrics, const char* rpc,
+                                       const std::string& model, grpc::CallbackServerContext* context,
+                                       Start start, CellsOf cells_of) {
+  const absl::Time started = absl::Now();
+  auto* reactor = new UnaryCall();
+  if (!admission->Enter()) {
+    reactor->Finish(FinishCall(metrics, rpc, model, context, ShuttingDownError(), started, 0));
+    return reactor;
+  }
+  start(CallContextFor(*context, reactor->IsCancelled()),
+        StatusCallback([admission, metrics, rpc, &model, context, reactor, started,
+                        cells_of = std::move(cells_of)](const absl::Status& status) {
+          const int64_t cells = status.ok() ? cells_of() : 0;
+          reactor->Finish(FinishCall(metrics, rpc, model, context, status, started, cells));
+          admission->Leave();
+        }));
+  return reactor;
+}
 
 }  // namespace genailab
 

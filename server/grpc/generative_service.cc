@@ -104,22 +104,13 @@ grpc::ServerUnaryReactor* GenerativeService::HandleAsync(
     const char* rpc, grpc::CallbackServerContext* context, const Request* request, Response* response,
     void (GenerativeCore::*method)(const Request&, const CallContext&, Response*, StatusCallback) const,
     int64_t (*cells_of)(const Response&)) {
-  const absl::Time start = absl::Now();
-  auto* reactor = new UnaryCall();
   // The request (and so the model name) lives until the reactor is done, which is after Finish.
-  const std::string& model = request->model().name();
-  if (!admission_.Enter()) {
-    reactor->Finish(Finish(rpc, model, context, ShuttingDownError(), start, 0));
-    return reactor;
-  }
-  (core_->*method)(*request, CallContextFor(*context, reactor->IsCancelled()), response,
-                   [this, rpc, &model, context, response, reactor, start, cells_of](const absl::Status& status) {
-                     const int64_t cells = status.ok() ? cells_of(*response) : 0;
-                     reactor->Finish(Finish(rpc, model, context, status, start, cells));
-                     // After Finish: a drain that sees no call in flight has seen every answer handed to gRPC.
-                     admission_.Leave();
-                   });
-  return reactor;
+  return RunUnaryCall(
+      &admission_, metrics_, rpc, request->model().name(), context,
+      [this, request, response, method](const CallContext& call, StatusCallback done) {
+        (core_->*method)(*request, call, response, std::move(done));
+      },
+      [response, cells_of] { return cells_of(*response); });
 }
 
 grpc::ServerUnaryReactor* GenerativeService::Encode(grpc::CallbackServerContext* context,

@@ -78,22 +78,13 @@ grpc::Status KServeService::ModelMetadata(grpc::ServerContext* context,
 grpc::ServerUnaryReactor* KServeService::ModelInfer(grpc::CallbackServerContext* context,
                                                     const inference::ModelInferRequest* request,
                                                     inference::ModelInferResponse* response) {
-  const absl::Time start = absl::Now();
-  auto* reactor = new UnaryCall();
   // The request (and so the model name) lives until the reactor is done, which is after Finish.
-  const std::string& model = request->model_name();
-  if (!admission_.Enter()) {
-    reactor->Finish(FinishCall(metrics_, "ModelInfer", model, context, ShuttingDownError(), start, 0));
-    return reactor;
-  }
-  adapter_.ModelInferAsync(*request, CallContextFor(*context, reactor->IsCancelled()), response,
-                           [this, &model, context, response, reactor, start](const absl::Status& status) {
-                             const int64_t cells = status.ok() ? OutputCells(*response) : 0;
-                             reactor->Finish(FinishCall(metrics_, "ModelInfer", model, context, status, start, cells));
-                             // After Finish: a drain that sees no call in flight has seen every answer.
-                             admission_.Leave();
-                           });
-  return reactor;
+  return RunUnaryCall(
+      &admission_, metrics_, "ModelInfer", request->model_name(), context,
+      [this, request, response](const CallContext& call, StatusCallback done) {
+        adapter_.ModelInferAsync(*request, call, response, std::move(done));
+      },
+      [response] { return OutputCells(*response); });
 }
 
 }  // namespace genailab
