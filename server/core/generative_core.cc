@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <deque>
 #include <map>
 #include <string>
 #include <utility>
@@ -597,57 +596,49 @@ absl::StatusOr<v1::GenerateResponse> GenerativeCore::Generate(const v1::Generate
   });
 }
 
-absl::Status GenerativeCore::GenerateStream(const v1::GenerateStreamRequest& request, const CallContext& call,
-                                            const StreamWriter& write) const {
+absl::StatusOr<std::shared_ptr<GenerationStream>> GenerativeCore::StartGenerateStream(
+    const v1::GenerateStreamRequest& request, const CallContext& call) const {
   if (request.chunk_cells() < 0) {
     return absl::InvalidArgumentError(
         absl::StrCat("chunk_cells must be 0 (server default) or positive, got ", request.chunk_cells()));
   }
-  const int64_t chunk = request.chunk_cells() > 0 ? request.chunk_cells() : options_.default_chunk_cells;
-  GENAILAB_ASSIGN_OR_RETURN(const GeneratePlan plan, PlanGenerate(request.request(), options_.max_stream_cells));
-  const ModelManifest& manifest = plan.servable->model->manifest();
-  const int64_t blocks = (plan.args.n + kGenerateBlockCells - 1) / kGenerateBlockCells;
-  // `pending` holds generated cells [sent, sent + pending.rows) not yet sent.
-  DenseMatrix pending;
-  int64_t sent = 0;
-  const auto send = [&](int64_t rows) -> absl::Status {
-    v1::GenerateResponse response;
-    SetModelSpec(*plan.servable, response.mutable_model());
-    MatrixToProto(SliceRows(pending, 0, rows), manifest.gene_names, /*sparse=*/false, response.mutable_cells());
-    std::map<std::string, std::vector<std::string>> covariates;
-    for (const auto& [name, values] : plan.cell_covariates) {
-      covariates[name].assign(values.begin() + sent, values.begin() + sent + rows);
-    }
-    CovariatesToProto(covariates, response.mutable_covariates());
-    if (!write(response)) return absl::CancelledError("the client stopped reading the stream");
-    pending = SliceRows(pending, rows, pending.rows);
-    sent += rows;
-    return absl::OkStatus();
+  GENAILAB_ASSIGN_OR_RETURN(GeneratePlan planned, PlanGenerate(request.request(), options_.max_stream_cells));
+  auto plan = std::make_shared<const GeneratePlan>(std::move(planned));
+  GenerationStream::Options options;
+  options.blocks = (plan->args.n + kGenerateBlockCells - 1) / kGenerateBlockCells;
+  options.chunk_cells = request.chunk_cells() > 0 ? request.chunk_cells() : options_.default_chunk_cells;
+  // One block per model instance, and at least two, so that one is made while the previous is written.
+  options.window = std::max<int64_t>(2, static_cast<int64_t>(plan->servable->instances.size()));
+  // Each block holds the plan (and so the servable) until its cells are in.
+  auto source = [this, plan, call](int64_t block, Callback<DenseMatrix> done) {
+    GenerateBlocksAsync(*plan, block, block + 1, call, std::move(done));
   };
-  // Blocks are generated ahead of the writer, up to one per model instance (at least two, so that one
-  // is generated while the previous one is written), and taken in order. On an early return the blocks
-  // still in flight run to completion (or are dropped as cancelled) into completions nobody waits for;
-  // each holds the servable until then.
-  const size_t window = std::max<size_t>(2, plan.servable->instances.size());
-  std::deque<std::shared_ptr<RequestCompletion<DenseMatrix>>> in_flight;
-  int64_t next_block = 0;
-  while (next_block < blocks || !in_flight.empty()) {
-    while (next_block < blocks && in_flight.size() < window) {
-      auto completion = std::make_shared<RequestCompletion<DenseMatrix>>();
-      GenerateBlocksAsync(plan, next_block, next_block + 1, call,
-                          [completion, servable = plan.servable](absl::StatusOr<DenseMatrix> cells) {
-                            completion->Set(std::move(cells));
-                          });
-      in_flight.push_back(std::move(completion));
-      ++next_block;
+  auto builder = [plan](const DenseMatrix& cells, int64_t first_cell, v1::GenerateResponse* message) {
+    message->Clear();
+    SetModelSpec(*plan->servable, message->mutable_model());
+    MatrixToProto(cells, plan->servable->model->manifest().gene_names, /*sparse=*/false, message->mutable_cells());
+    std::map<std::string, std::vector<std::string>> covariates;
+    for (const auto& [name, values] : plan->cell_covariates) {
+      covariates[name].assign(values.begin() + first_cell, values.begin() + first_cell + cells.rows);
     }
-    GENAILAB_ASSIGN_OR_RETURN(const DenseMatrix cells, in_flight.front()->Wait(call));
-    in_flight.pop_front();
-    AppendRows(cells, &pending);
-    while (pending.rows >= chunk) GENAILAB_RETURN_IF_ERROR(send(chunk));
+    CovariatesToProto(covariates, message->mutable_covariates());
+  };
+  return GenerationStream::Create(options, std::move(source), std::move(builder));
+}
+
+absl::Status GenerativeCore::GenerateStream(const v1::GenerateStreamRequest& request, const CallContext& call,
+                                            const StreamWriter& write) const {
+  GENAILAB_ASSIGN_OR_RETURN(const std::shared_ptr<GenerationStream> stream, StartGenerateStream(request, call));
+  for (;;) {
+    // Owned with the callback, since a Wait that gives up leaves the Next outstanding.
+    auto message = std::make_shared<v1::GenerateResponse>();
+    auto completion = std::make_shared<RequestCompletion<bool>>();
+    stream->Next(message.get(),
+                 [completion, message](absl::StatusOr<bool> more) { completion->Set(std::move(more)); });
+    GENAILAB_ASSIGN_OR_RETURN(const bool more, completion->Wait(call));
+    if (!more) return absl::OkStatus();
+    if (!write(*message)) return absl::CancelledError("the client stopped reading the stream");
   }
-  if (pending.rows > 0) GENAILAB_RETURN_IF_ERROR(send(pending.rows));
-  return absl::OkStatus();
 }
 
 void GenerativeCore::PredictPerturbationAsync(const v1::PredictPerturbationRequest& request, const CallContext& call,

@@ -36,6 +36,7 @@
 
 #include "absl/status/statusor.h"
 #include "genailab/v1/generative_service.pb.h"
+#include "server/core/generation_stream.h"
 #include "server/core/model_manager.h"
 #include "server/core/model_tasks.h"
 #include "server/core/request_completion.h"
@@ -102,11 +103,15 @@ class GenerativeCore {
                                                 const CallContext& call = CallContext()) const;
   absl::StatusOr<v1::PredictPerturbationResponse> PredictPerturbation(
       const v1::PredictPerturbationRequest& request, const CallContext& call = CallContext()) const;
-  // Generate in messages of chunk_cells cells (the last may be shorter), written in order; each
-  // message carries its cells' covariates. Errors as Generate; CANCELLED when `write` fails. Cells are
-  // generated block by block ahead of the writer: up to one block per model instance (at least two) is
-  // in flight while earlier cells are written, so a stream keeps every instance busy, and at most that
-  // many blocks plus one chunk sit in memory.
+  // GenerateStream: validates the request (errors as Generate's, and INVALID_ARGUMENT for a negative
+  // chunk_cells) and starts making its cells, in messages of chunk_cells cells (the last may be
+  // shorter) that carry their cells' covariates. Up to one seed block per model instance (at least two)
+  // is made ahead of the reader (see GenerationStream). The call's deadline and cancellation stop the
+  // blocks not yet made.
+  absl::StatusOr<std::shared_ptr<GenerationStream>> StartGenerateStream(const v1::GenerateStreamRequest& request,
+                                                                        const CallContext& call) const;
+  // The synchronous form: the stream's messages handed to `write` in order, waiting for each.
+  // CANCELLED when `write` fails.
   absl::Status GenerateStream(const v1::GenerateStreamRequest& request, const CallContext& call,
                               const StreamWriter& write) const;
   // Loads a version (see ModelManager::LoadModel) and describes it.

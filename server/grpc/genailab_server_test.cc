@@ -3,9 +3,13 @@
 #include <atomic>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <memory>
 #include <thread>
 
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_split.h"
 #include "absl/synchronization/notification.h"
 
 #include <gmock/gmock.h>
@@ -340,6 +344,111 @@ TEST_F(GenailabServerTest, GenerateStreamSendsChunksEqualToUnaryGenerate) {
   ASSERT_TRUE(status.ok()) << status.error_message();
   EXPECT_THAT(rows, ElementsAre(4, 4, 2));
   EXPECT_THAT(values, ::testing::ElementsAreArray(unary.cells().dense().values()));
+}
+
+// Threads of this process (the server runs in it), from /proc/self/status.
+int ProcessThreads() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (absl::StartsWith(line, "Threads:")) return std::stoi(line.substr(8));
+  }
+  return -1;
+}
+
+// The value of the metric line that starts with `series` (name and labels), or -1.
+double MetricValue(int port, const std::string& series) {
+  absl::StatusOr<std::string> page = HttpGet(port, "/metrics");
+  if (!page.ok()) return -1;
+  for (absl::string_view line : absl::StrSplit(*page, '\n')) {
+    if (!absl::StartsWith(line, series + " ")) continue;
+    double value = -1;
+    return absl::SimpleAtod(line.substr(series.size() + 1), &value) ? value : -1;
+  }
+  return -1;
+}
+
+TEST_F(GenailabServerTest, StreamsWaitingForTheModelParkNoHandlerThread) {
+  Gate gate;
+  GenailabServer::Options options = TestOptions();
+  const ModelLoader fake = FakeModelLoader();
+  options.loader = [&gate, fake](const std::string& dir, const std::string& device)
+      -> absl::StatusOr<std::unique_ptr<GenerativeModel>> {
+    auto model = fake(dir, device);
+    if (!model.ok()) return model.status();
+    return std::unique_ptr<GenerativeModel>(new GatedModel((*model)->manifest(), &gate));
+  };
+  ASSERT_NO_FATAL_FAILURE(StartServer(options));
+  // One stream holds the model's only instance; the others queue behind it.
+  constexpr int kQueued = 32;
+  v1::GenerateStreamRequest request;
+  *request.mutable_request() = CondGenerate(42, 3);
+  auto held_context = Context();
+  auto held = stub_->GenerateStream(held_context.get(), request);
+  gate.entered.WaitForNotification();
+  const int threads_before = ProcessThreads();
+  std::vector<std::unique_ptr<grpc::ClientContext>> contexts;
+  std::vector<std::unique_ptr<grpc::ClientReader<v1::GenerateResponse>>> readers;
+  for (int i = 0; i < kQueued; ++i) {
+    *request.mutable_request() = CondGenerate(100 + i, 3);
+    contexts.push_back(Context());
+    readers.push_back(stub_->GenerateStream(contexts.back().get(), request));
+  }
+  // Every stream has reached the server: the held block and kQueued queued ones are pending.
+  const std::string pending = R"(genailab_pending_requests{model="cond"})";
+  double seen = 0;
+  for (int i = 0; i < 1000 && seen < kQueued + 1; ++i) {
+    seen = MetricValue(server_->metrics_port(), pending);
+    if (seen < kQueued + 1) absl::SleepFor(absl::Milliseconds(10));
+  }
+  ASSERT_EQ(seen, kQueued + 1);
+  // A synchronous handler would hold a thread per waiting stream.
+  EXPECT_LT(ProcessThreads() - threads_before, kQueued / 2);
+  gate.release.Notify();
+  readers.push_back(std::move(held));
+  for (auto& reader : readers) {
+    v1::GenerateResponse message;
+    int64_t cells = 0;
+    while (reader->Read(&message)) cells += message.cells().rows();
+    const grpc::Status status = reader->Finish();
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    EXPECT_EQ(cells, 3);
+  }
+}
+
+TEST_F(GenailabServerTest, AStreamWhoseClientGoesAwayEndsCancelledAndLeavesNothingRunning) {
+  ASSERT_NO_FATAL_FAILURE(StartServer(TestOptions()));
+  // Far more cells than the client reads: a message per cell.
+  v1::GenerateStreamRequest request;
+  *request.mutable_request() = CondGenerate(9, 200000);
+  request.set_chunk_cells(1);
+  grpc::ClientContext context;
+  auto reader = stub_->GenerateStream(&context, request);
+  v1::GenerateResponse message;
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(reader->Read(&message));
+  context.TryCancel();
+  EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::CANCELLED);
+  // The server ends the call as CANCELLED and counts no cells for it.
+  const std::string cancelled = R"(genailab_requests_total{code="CANCELLED",model="cond",rpc="GenerateStream"})";
+  double count = 0;
+  for (int i = 0; i < 1000 && count < 1; ++i) {
+    count = MetricValue(server_->metrics_port(), cancelled);
+    if (count < 1) absl::SleepFor(absl::Milliseconds(10));
+  }
+  EXPECT_EQ(count, 1);
+  EXPECT_EQ(MetricValue(server_->metrics_port(), R"(genailab_cells_processed_total{model="cond",rpc="GenerateStream"})"),
+            -1);
+  // Nothing of the stream is left queued or running (the block being made when the client left may
+  // still finish), and the server still answers.
+  const std::string pending = R"(genailab_pending_requests{model="cond"})";
+  double left = -1;
+  for (int i = 0; i < 1000 && left != 0; ++i) {
+    left = MetricValue(server_->metrics_port(), pending);
+    if (left != 0) absl::SleepFor(absl::Milliseconds(10));
+  }
+  EXPECT_EQ(left, 0);
+  v1::GenerateResponse later;
+  EXPECT_TRUE(stub_->Generate(Context().get(), CondGenerate(8, 1), &later).ok());
 }
 
 TEST_F(GenailabServerTest, LoadModelAndUnloadModelRpcsReportVersions) {

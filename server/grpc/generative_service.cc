@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "server/grpc/call_outcome.h"
+#include "server/grpc/generate_stream_call.h"
 
 namespace genailab {
 namespace {
@@ -177,23 +178,9 @@ grpc::Status GenerativeService::TraverseLatent(grpc::ServerContext* context, con
   return Explore("TraverseLatent", context, *request, response, &LatentExplorer::TraverseLatent);
 }
 
-grpc::Status GenerativeService::GenerateStream(grpc::ServerContext* context, const v1::GenerateStreamRequest* request,
-                                               grpc::ServerWriter<v1::GenerateResponse>* writer) {
-  const char* const rpc = "GenerateStream";
-  const std::string& model = request->request().model().name();
-  const absl::Time start = absl::Now();
-  CallAdmission::Scope admitted(&admission_);
-  if (!admitted.admitted()) return Finish(rpc, model, context, ShuttingDownError(), start, 0);
-  int64_t cells = 0;
-  absl::Status status;
-  {
-    CallGuard guard(context);
-    status = core_->GenerateStream(*request, guard.call(), [writer, &cells](const v1::GenerateResponse& chunk) {
-      cells += chunk.cells().rows();
-      return writer->Write(chunk);
-    });
-  }
-  return Finish(rpc, model, context, status, start, status.ok() ? cells : 0);
+grpc::ServerWriteReactor<v1::GenerateResponse>* GenerativeService::GenerateStream(
+    grpc::CallbackServerContext* context, const v1::GenerateStreamRequest* request) {
+  return GenerateStreamCall::Start(core_, &admission_, metrics_, context, request);
 }
 
 }  // namespace genailab

@@ -27,10 +27,12 @@ namespace genailab {
 
 // Encode, Decode, Generate and PredictPerturbation use gRPC's callback API: the handler hands the request
 // to the core and returns; the model's scheduler finishes the call when the result is there, so no
-// thread is parked per call. The other RPCs are synchronous.
+// thread is parked per call. GenerateStream too (GenerateStreamCall): each message is written from the
+// thread that made its cells. The other RPCs are synchronous.
 using GenerativeServiceBase = v1::GenerativeService::WithCallbackMethod_Encode<
     v1::GenerativeService::WithCallbackMethod_Decode<v1::GenerativeService::WithCallbackMethod_Generate<
-        v1::GenerativeService::WithCallbackMethod_PredictPerturbation<v1::GenerativeService::Service>>>>;
+        v1::GenerativeService::WithCallbackMethod_PredictPerturbation<
+            v1::GenerativeService::WithCallbackMethod_GenerateStream<v1::GenerativeService::Service>>>>>;
 
 class GenerativeService final : public GenerativeServiceBase {
  public:
@@ -51,8 +53,8 @@ class GenerativeService final : public GenerativeServiceBase {
   grpc::ServerUnaryReactor* PredictPerturbation(grpc::CallbackServerContext* context,
                                                 const v1::PredictPerturbationRequest* request,
                                                 v1::PredictPerturbationResponse* response) override;
-  grpc::Status GenerateStream(grpc::ServerContext* context, const v1::GenerateStreamRequest* request,
-                              grpc::ServerWriter<v1::GenerateResponse>* writer) override;
+  grpc::ServerWriteReactor<v1::GenerateResponse>* GenerateStream(grpc::CallbackServerContext* context,
+                                                                 const v1::GenerateStreamRequest* request) override;
   grpc::Status LoadModel(grpc::ServerContext* context, const v1::LoadModelRequest* request,
                          v1::LoadModelResponse* response) override;
   grpc::Status UnloadModel(grpc::ServerContext* context, const v1::UnloadModelRequest* request,
