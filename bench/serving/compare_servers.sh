@@ -5,18 +5,24 @@
 #
 #   git worktree add /tmp/old <commit> && (cd /tmp/old && bazel build //server:genailab-server //trainer:genailab-train)
 #   bench/serving/compare_servers.sh --old_bin=/tmp/old/bazel-bin [--rate=2000] [--rounds=2] [--out=FILE.jsonl]
+#       [--rpcs="encode generate"] [--stream_cells=0]
+#
+# --rpcs: the unary RPCs to load (empty: none). --stream_cells=N (> 0): each round also reads a GenerateStream
+# of N cells three times with stream_reader.py (a Python pipeline) from each build.
 #
 # Each build serves a model trained by its own genailab-train on the same data; this checkout's
 # serving_load drives both. Prints one JSON line per measurement (label old / new) and writes them to --out.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
-old_bin="" rate=2000 rounds=2 out=bench/results/serving_old_vs_new.jsonl
+old_bin="" rate=2000 rounds=2 out=bench/results/serving_old_vs_new.jsonl rpcs="encode generate" stream_cells=0
 for arg in "$@"; do
   case "$arg" in
     --old_bin=*) old_bin="${arg#*=}" ;;
     --rate=*) rate="${arg#*=}" ;;
     --rounds=*) rounds="${arg#*=}" ;;
     --out=*) out="${arg#*=}" ;;
+    --rpcs=*) rpcs="${arg#*=}" ;;
+    --stream_cells=*) stream_cells="${arg#*=}" ;;
     *) echo "compare_servers.sh: unknown argument $arg" >&2; exit 2 ;;
   esac
 done
@@ -48,7 +54,7 @@ for round in $(seq 1 "$rounds"); do
     pid=$!
     for _ in $(seq 1 300); do [[ -s "$work/port" ]] && break; sleep 0.1; done
     port=$(/usr/bin/python3 -c 'import json,sys; t=open(sys.argv[1]).read().strip(); print(json.loads(t)["grpc_port"] if t.startswith("{") else t)' "$work/port")
-    for rpc in encode generate; do
+    for rpc in $rpcs; do
       for load in --concurrency=64 --rate="$rate"; do
         "$new_bin/bench/serving/serving_load" --target="127.0.0.1:$port" --info_target="127.0.0.1:$port" \
           --model=bench_cvae --rpc="$rpc" --cells=1 --duration_s=5 --warmup_s=1 --label="$which" "$load" |
@@ -56,6 +62,12 @@ for round in $(seq 1 "$rounds"); do
           tee -a "$out"
       done
     done
+    if (( stream_cells > 0 )); then
+      /usr/bin/python3 bench/serving/stream_reader.py --target="127.0.0.1:$port" --model=bench_cvae \
+        --cells="$stream_cells" --reads=3 --cpu_pid="$pid" --label="$which" |
+        /usr/bin/python3 -c 'import json,sys; r=json.load(sys.stdin); r["round"]=int(sys.argv[1]); print(json.dumps(r))' "$round" |
+        tee -a "$out"
+    fi
     kill "$pid"; wait "$pid" 2>/dev/null; pid=""
   done
 done
