@@ -43,6 +43,9 @@ ABSL_FLAG(double, warmup_s, 1, "Unmeasured warm-up seconds.");
 ABSL_FLAG(int, channels, 4, "Connections to spread calls over.");
 ABSL_FLAG(double, deadline_s, 30, "Deadline of each call.");
 ABSL_FLAG(std::string, label, "", "Copied into the JSON output.");
+ABSL_FLAG(bool, omit_column_names, false,
+          "Set the requests' omit_column_names: responses without gene / latent names (a caller that fetched "
+          "them once with GetModel).");
 ABSL_FLAG(std::vector<std::string>, cpu_pids, {},
           "Processes (comma-separated pids, e.g. the server's) whose CPU time in the measured window to report.");
 
@@ -132,8 +135,11 @@ int Run() {
         grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), arguments)));
   }
   auto next_stub = std::make_shared<std::atomic<uint64_t>>(0);
-  const v1::EncodeRequest encode = MakeEncode(*info, cells);
-  const v1::GenerateRequest generate = MakeGenerate(*info, cells);
+  v1::EncodeRequest encode = MakeEncode(*info, cells);
+  v1::GenerateRequest generate = MakeGenerate(*info, cells);
+  const bool omit_column_names = absl::GetFlag(FLAGS_omit_column_names);
+  encode.set_omit_column_names(omit_column_names);
+  generate.set_omit_column_names(omit_column_names);
   const std::string rpc = absl::GetFlag(FLAGS_rpc);
   LoadGenerator::Issue issue;
   if (rpc == "encode") {
@@ -189,6 +195,7 @@ int Run() {
       {"rpc", rpc},
       {"cells", cells},
       {"mode", options.concurrency > 0 ? "closed" : "open"},
+      {"omit_column_names", omit_column_names},
       {"concurrency", options.concurrency},
       {"rate", options.rate},
       {"requests_per_second", report->requests_per_second},

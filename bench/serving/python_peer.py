@@ -132,7 +132,7 @@ def main():
             mean, var = model.encode(x, codes)
             response = pb2.EncodeResponse()
             response.model.name = request.model.name
-            names = [f"z{i}" for i in range(model.latent_dim)]
+            names = [] if request.omit_column_names else [f"z{i}" for i in range(model.latent_dim)]
             tensor_to_matrix(mean, names, response.latent_mean)
             tensor_to_matrix(var, names, response.latent_variance)
             return response
@@ -148,7 +148,7 @@ def main():
                 outputs.append(model.generate(group.n_cells, codes, request.seed))
             response = pb2.GenerateResponse()
             response.model.name = request.model.name
-            tensor_to_matrix(torch.cat(outputs, 0), model.genes, response.cells)
+            tensor_to_matrix(torch.cat(outputs, 0), [] if request.omit_column_names else model.genes, response.cells)
             return response
 
     server = grpc.server(concurrent.futures.ThreadPoolExecutor(max_workers=args.workers),

@@ -78,6 +78,9 @@ genailab="127.0.0.1:$(wait_port "$work/genailab.port")"
 noop="127.0.0.1:$(wait_port "$work/noop.port")"
 noop_callback="127.0.0.1:$(wait_port "$work/noop_callback.port")"
 peer="127.0.0.1:$(wait_port "$work/python.port")"
+# The same servers, loaded with omit_column_names set (responses without gene / latent names).
+pid_of[genailab_lean]=${pid_of[genailab]}
+pid_of[python_lean]=${pid_of[python]}
 
 results="$work/results.jsonl"
 round=1
@@ -101,6 +104,9 @@ for rpc in encode generate; do
   load noop "$noop" "$rpc" 1 --concurrency=64
   load noop_callback "$noop_callback" "$rpc" 1 --concurrency=64
   load python "$peer" "$rpc" 1 --concurrency=64
+  echo "== $rpc: 1-cell requests with omit_column_names, closed loop at concurrency 64"
+  load genailab_lean "$genailab" "$rpc" 1 --concurrency=64 --omit_column_names
+  load python_lean "$peer" "$rpc" 1 --concurrency=64 --omit_column_names
   echo "== $rpc: 1024-cell requests, closed loop at concurrency 4, and the in-process limit on 2 threads"
   load genailab "$genailab" "$rpc" 1024 --concurrency=4
   load python "$peer" "$rpc" 1024 --concurrency=4

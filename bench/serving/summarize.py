@@ -68,6 +68,14 @@ def main(results_path, json_path, md_path):
             ("1-cell, concurrency 64: genailab / Python peer requests/s",
              lambda k: quotient(rps(run("genailab", 1, "closed", k)), rps(run("python", 1, "closed", k))),
              ">= 5", (">=", 5.0)),
+            # The same 1-cell requests with omit_column_names set (a caller that took the gene names
+            # from GetModel once): the responses carry the cells and their covariates only.
+            ("1-cell, concurrency 64, omit_column_names: genailab / faster no-op requests/s",
+             lambda k: quotient(rps(run("genailab_lean", 1, "closed", k)), rps(faster_noop(k))), ">= 0.7",
+             (">=", 0.7)),
+            ("1-cell, concurrency 64, omit_column_names: genailab / Python peer requests/s",
+             lambda k: quotient(rps(run("genailab_lean", 1, "closed", k)), rps(run("python_lean", 1, "closed", k))),
+             ">= 5", (">=", 5.0)),
             ("1024-cell: genailab / in-process limit cells/s",
              lambda k: quotient(cps(run("genailab", 1024, "closed", k)), cps(run("inprocess", 1024, "inprocess", k))),
              ">= 0.9", (">=", 0.9)),

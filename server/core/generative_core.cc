@@ -74,6 +74,12 @@ bool SameNames(const google::protobuf::RepeatedPtrField<std::string>& names, con
 }
 
 // Decodes request cells and brings them into model space (gene order, preprocessing).
+// The column names a response carries: `names`, or none when the request asked to omit them.
+const std::vector<std::string>& ResponseColumnNames(bool omit, const std::vector<std::string>& names) {
+  static const std::vector<std::string>* const kNone = new std::vector<std::string>();
+  return omit ? *kNone : names;
+}
+
 absl::StatusOr<ModelInput> ToModelInput(const ModelManifest& manifest, const v1::Matrix& cells,
                                         const v1::GeneMatching& gene_matching) {
   GENAILAB_ASSIGN_OR_RETURN(DenseMatrix request, MatrixFromProto(cells, "cells"));
@@ -359,7 +365,7 @@ absl::Status GenerativeCore::StartEncode(const v1::EncodeRequest& request, const
   };
   const ServableModel& model = *servable;
   RunRowsAsync(model, "encode", RowInput{std::move(input.x), std::move(codes), {}}, encode, call,
-               [servable = std::move(servable), rows, response,
+               [servable = std::move(servable), rows, response, omit_names = request.omit_column_names(),
                 done = std::move(done)](absl::StatusOr<RowOutput> posterior) {
                  done([&]() -> absl::Status {
                    GENAILAB_RETURN_IF_ERROR(posterior.status());
@@ -368,7 +374,8 @@ absl::Status GenerativeCore::StartEncode(const v1::EncodeRequest& request, const
                    GENAILAB_RETURN_IF_ERROR(
                        CheckModelOutput(posterior->second, rows, latent_dim, "latent variance"));
                    SetModelSpec(*servable, response->mutable_model());
-                   const std::vector<std::string> names = LatentColumnNames(latent_dim);
+                   const std::vector<std::string> names =
+                       omit_names ? std::vector<std::string>() : LatentColumnNames(latent_dim);
                    MatrixToProto(posterior->first, names, /*sparse=*/false, response->mutable_latent_mean());
                    MatrixToProto(posterior->second, names, /*sparse=*/false, response->mutable_latent_variance());
                    return absl::OkStatus();
@@ -429,7 +436,7 @@ absl::Status GenerativeCore::StartDecode(const v1::DecodeRequest& request, const
   const std::string key = library_size.empty() ? "decode" : "decode/library_size";
   const ServableModel& model = *servable;
   RunRowsAsync(model, key, RowInput{std::move(z), std::move(codes), std::move(library_size)}, decode, call,
-               [servable = std::move(servable), rows, response,
+               [servable = std::move(servable), rows, response, omit_names = request.omit_column_names(),
                 done = std::move(done)](absl::StatusOr<RowOutput> expression) {
                  done([&]() -> absl::Status {
                    GENAILAB_RETURN_IF_ERROR(expression.status());
@@ -437,7 +444,8 @@ absl::Status GenerativeCore::StartDecode(const v1::DecodeRequest& request, const
                    GENAILAB_RETURN_IF_ERROR(CheckModelOutput(expression->first, rows,
                                                              static_cast<int64_t>(genes.size()), "expression"));
                    SetModelSpec(*servable, response->mutable_model());
-                   MatrixToProto(expression->first, genes, /*sparse=*/false, response->mutable_expression());
+                   MatrixToProto(expression->first, ResponseColumnNames(omit_names, genes), /*sparse=*/false,
+                                 response->mutable_expression());
                    return absl::OkStatus();
                  }());
                });
@@ -506,6 +514,7 @@ absl::StatusOr<GenerativeCore::GeneratePlan> GenerativeCore::PlanGenerate(const 
   plan.args.seed = request.seed();
   plan.args.library_size = negative_binomial ? request.library_size() : 0.0f;
   plan.args.sample_counts = request.sample_counts();
+  plan.omit_column_names = request.omit_column_names();
   return plan;
 }
 
@@ -582,7 +591,10 @@ void GenerativeCore::GenerateAsync(const v1::GenerateRequest& request, const Cal
                       [plan = std::move(plan), response, done = std::move(done)](absl::StatusOr<DenseMatrix> cells) {
                         if (!cells.ok()) return done(cells.status());
                         SetModelSpec(*plan->servable, response->mutable_model());
-                        MatrixToProto(*cells, plan->servable->model->manifest().gene_names, /*sparse=*/false,
+                        MatrixToProto(*cells,
+                                      ResponseColumnNames(plan->omit_column_names,
+                                                          plan->servable->model->manifest().gene_names),
+                                      /*sparse=*/false,
                                       response->mutable_cells());
                         CovariatesToProto(plan->cell_covariates, response->mutable_covariates());
                         done(absl::OkStatus());
@@ -616,7 +628,9 @@ absl::StatusOr<std::shared_ptr<GenerationStream>> GenerativeCore::StartGenerateS
   auto builder = [plan](const DenseMatrix& cells, int64_t first_cell, v1::GenerateResponse* message) {
     message->Clear();
     SetModelSpec(*plan->servable, message->mutable_model());
-    MatrixToProto(cells, plan->servable->model->manifest().gene_names, /*sparse=*/false, message->mutable_cells());
+    MatrixToProto(cells,
+                  ResponseColumnNames(plan->omit_column_names, plan->servable->model->manifest().gene_names),
+                  /*sparse=*/false, message->mutable_cells());
     std::map<std::string, std::vector<std::string>> covariates;
     for (const auto& [name, values] : plan->cell_covariates) {
       covariates[name].assign(values.begin() + first_cell, values.begin() + first_cell + cells.rows);
@@ -682,7 +696,7 @@ absl::Status GenerativeCore::StartPredictPerturbation(const v1::PredictPerturbat
   GENAILAB_ASSIGN_OR_RETURN(CovariateCodes codes, ToCovariateCodes(manifest, covariates, rows, overrides));
   const PerturbationMethod method = ResolveMethod(request.method(), manifest);
   // Checks the model's cells and builds the response, on the scheduler's thread.
-  Callback<DenseMatrix> respond = [servable, rows, method, response,
+  Callback<DenseMatrix> respond = [servable, rows, method, response, omit_names = request.omit_column_names(),
                                    done = std::move(done)](absl::StatusOr<DenseMatrix> predicted) {
     done([&]() -> absl::Status {
       GENAILAB_RETURN_IF_ERROR(predicted.status());
@@ -690,7 +704,8 @@ absl::Status GenerativeCore::StartPredictPerturbation(const v1::PredictPerturbat
       GENAILAB_RETURN_IF_ERROR(
           CheckModelOutput(*predicted, rows, static_cast<int64_t>(manifest.gene_names.size()), "cells"));
       SetModelSpec(*servable, response->mutable_model());
-      MatrixToProto(*predicted, manifest.gene_names, /*sparse=*/false, response->mutable_cells());
+      MatrixToProto(*predicted, ResponseColumnNames(omit_names, manifest.gene_names), /*sparse=*/false,
+                    response->mutable_cells());
       response->set_method(PerturbationMethodToProto(method));
       response->set_condition_key(manifest.condition_key);
       return absl::OkStatus();

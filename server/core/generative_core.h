@@ -7,7 +7,8 @@
 // Per request it resolves the model through the ModelManager (holding a shared_ptr for the request's
 // duration), decodes matrices, matches genes to the model's order, applies the model's preprocessing to
 // request cells, maps covariates to codes, calls the model and builds the response (expression named
-// with the model's genes, latent columns named z0..z{d-1}).
+// with the model's genes, latent columns named z0..z{d-1}; no names when the request sets
+// omit_column_names).
 //
 // Scheduling: model work goes through the served version's schedulers (ServableModel::Submit): Encode,
 // Decode and one-shot PredictPerturbation as RowTasks of at most Options.split_cells rows each (a larger
@@ -140,6 +141,7 @@ class GenerativeCore {
     GenerateArgs args;  // all cells
     SamplerOptions sampler;
     std::map<std::string, std::vector<std::string>> cell_covariates;
+    bool omit_column_names = false;
   };
   absl::StatusOr<GeneratePlan> PlanGenerate(const v1::GenerateRequest& request, int64_t max_cells) const;
   // Cells of seed blocks [first_block, end_block) of `plan`, all submitted at once, checked and merged

@@ -25,8 +25,10 @@ namespace {
 
 namespace fs = std::filesystem;
 using ::testing::ElementsAre;
+using ::testing::ElementsAreArray;
 using ::testing::FloatNear;
 using ::testing::HasSubstr;
+using ::testing::IsEmpty;
 using ::testing::Pointwise;
 
 constexpr absl::StatusCode kInvalid = absl::StatusCode::kInvalidArgument;
@@ -320,6 +322,82 @@ TEST_F(GenerativeCoreTest, PredictPerturbationSetsConditionFromSource) {
   request.set_source_condition("ctrl");
   request.set_target_condition("");
   EXPECT_THAT(core_->PredictPerturbation(request), StatusIs(kInvalid, HasSubstr("target_condition is required")));
+}
+
+TEST_F(GenerativeCoreTest, OmitColumnNamesLeavesTheNamesOutAndTheValuesAlone) {
+  // Each RPC twice, with and without omit_column_names: the same values, and names only without it.
+  v1::EncodeRequest encode = PlainEncode(Cells({{3, 1, 2}}, {"g2", "g0", "g1"}));
+  auto named_encoding = core_->Encode(encode);
+  encode.set_omit_column_names(true);
+  auto bare_encoding = core_->Encode(encode);
+  ASSERT_THAT(named_encoding, IsOk());
+  ASSERT_THAT(bare_encoding, IsOk());
+  EXPECT_THAT(named_encoding->latent_mean().column_names(), ElementsAre("z0", "z1"));
+  EXPECT_THAT(bare_encoding->latent_mean().column_names(), IsEmpty());
+  EXPECT_THAT(bare_encoding->latent_variance().column_names(), IsEmpty());
+  EXPECT_THAT(bare_encoding->latent_mean().dense().values(),
+              ElementsAreArray(named_encoding->latent_mean().dense().values()));
+  EXPECT_EQ(bare_encoding->latent_mean().cols(), 2);
+
+  v1::DecodeRequest decode;
+  decode.mutable_model()->set_name("plain");
+  *decode.mutable_latent() = Cells({{1, 0}}, {});
+  auto named_decoding = core_->Decode(decode);
+  decode.set_omit_column_names(true);
+  auto bare_decoding = core_->Decode(decode);
+  ASSERT_THAT(named_decoding, IsOk());
+  ASSERT_THAT(bare_decoding, IsOk());
+  EXPECT_THAT(named_decoding->expression().column_names(), ElementsAre("g0", "g1", "g2"));
+  EXPECT_THAT(bare_decoding->expression().column_names(), IsEmpty());
+  EXPECT_THAT(bare_decoding->expression().dense().values(),
+              ElementsAreArray(named_decoding->expression().dense().values()));
+
+  v1::GenerateRequest generate;
+  generate.mutable_model()->set_name("cond");
+  generate.set_seed(10);
+  v1::GenerationGroup* group = generate.add_groups();
+  (*group->mutable_covariates())["cell_type"] = "B";
+  (*group->mutable_covariates())["condition"] = "ctrl";
+  group->set_n_cells(2);
+  auto named_cells = core_->Generate(generate);
+  generate.set_omit_column_names(true);
+  auto bare_cells = core_->Generate(generate);
+  ASSERT_THAT(named_cells, IsOk());
+  ASSERT_THAT(bare_cells, IsOk());
+  EXPECT_THAT(named_cells->cells().column_names(), ElementsAre("g0", "g1", "g2"));
+  EXPECT_THAT(bare_cells->cells().column_names(), IsEmpty());
+  EXPECT_THAT(bare_cells->cells().dense().values(), ElementsAreArray(named_cells->cells().dense().values()));
+  // The cells' covariates are data, not names: still there.
+  ASSERT_EQ(bare_cells->covariates_size(), 2);
+  // Every GenerateStream message too.
+  v1::GenerateStreamRequest stream;
+  *stream.mutable_request() = generate;
+  stream.set_chunk_cells(1);
+  int messages = 0;
+  ASSERT_THAT(core_->GenerateStream(stream, CallContext(),
+                                    [&](const v1::GenerateResponse& message) {
+                                      ++messages;
+                                      EXPECT_THAT(message.cells().column_names(), IsEmpty());
+                                      return true;
+                                    }),
+              IsOk());
+  EXPECT_EQ(messages, 2);
+
+  v1::PredictPerturbationRequest predict;
+  predict.mutable_model()->set_name("cond");
+  *predict.mutable_cells() = Cells({{1, 2, 3}}, {"g0", "g1", "g2"});
+  AddCovariate("cell_type", {"A"}, predict.mutable_covariates());
+  predict.set_source_condition("ctrl");
+  predict.set_target_condition("stim");
+  auto named_prediction = core_->PredictPerturbation(predict);
+  predict.set_omit_column_names(true);
+  auto bare_prediction = core_->PredictPerturbation(predict);
+  ASSERT_THAT(named_prediction, IsOk());
+  ASSERT_THAT(bare_prediction, IsOk());
+  EXPECT_THAT(named_prediction->cells().column_names(), ElementsAre("g0", "g1", "g2"));
+  EXPECT_THAT(bare_prediction->cells().column_names(), IsEmpty());
+  EXPECT_THAT(bare_prediction->cells().dense().values(),
+              ElementsAreArray(named_prediction->cells().dense().values()));
 }
 
 TEST_F(GenerativeCoreTest, PredictPerturbationNeedsAConditionKey) {

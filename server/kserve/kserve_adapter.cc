@@ -420,6 +420,7 @@ absl::Status KServeAdapter::StartModelInfer(const ModelInferRequest& request, co
     if (rpc == "encode") {
       v1::EncodeRequest encode;
       *encode.mutable_model() = spec;
+      encode.set_omit_column_names(true);  // the v2 outputs carry no names
       MatrixToProto(cells, genes, /*sparse=*/false, encode.mutable_cells());
       CovariatesToProto(covariates, encode.mutable_covariates());
       RunThroughCore<v1::EncodeResponse>(
@@ -439,6 +440,7 @@ absl::Status KServeAdapter::StartModelInfer(const ModelInferRequest& request, co
     }
     v1::PredictPerturbationRequest predict;
     *predict.mutable_model() = spec;
+    predict.set_omit_column_names(true);  // the v2 outputs carry no names
     MatrixToProto(cells, genes, /*sparse=*/false, predict.mutable_cells());
     CovariatesToProto(covariates, predict.mutable_covariates());
     GENAILAB_ASSIGN_OR_RETURN(*predict.mutable_source_condition(),
@@ -472,6 +474,7 @@ absl::Status KServeAdapter::StartModelInfer(const ModelInferRequest& request, co
     GENAILAB_ASSIGN_OR_RETURN(auto covariates, TakeCovariates(&tensors, latent.rows));
     v1::DecodeRequest decode;
     *decode.mutable_model() = spec;
+    decode.set_omit_column_names(true);  // the v2 outputs carry no names
     MatrixToProto(latent, {}, /*sparse=*/false, decode.mutable_latent());
     CovariatesToProto(covariates, decode.mutable_covariates());
     decode.mutable_library_size()->Add(library_size.begin(), library_size.end());
@@ -491,6 +494,7 @@ absl::Status KServeAdapter::StartModelInfer(const ModelInferRequest& request, co
     GENAILAB_ASSIGN_OR_RETURN(auto covariates, TakeCovariates(&tensors, 1));
     v1::GenerateRequest generate;
     *generate.mutable_model() = spec;
+    generate.set_omit_column_names(true);  // the v2 outputs carry no names
     v1::GenerationGroup* group = generate.add_groups();
     for (const auto& [name, values] : covariates) (*group->mutable_covariates())[name] = values.front();
     GENAILAB_ASSIGN_OR_RETURN(const int64_t n_cells, IntParameter(request.parameters(), "n_cells", 0));
