@@ -191,6 +191,7 @@ grpc::Status FakeGenerativeService::Generate(grpc::ServerContext*, const v1::Gen
   }
   if (!error.ok()) return error;
   FakeGenerated(*request, response);
+  if (request->omit_column_names()) response->mutable_cells()->clear_column_names();
   return grpc::Status::OK;
 }
 

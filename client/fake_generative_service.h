@@ -7,7 +7,8 @@
 // - Encode: latent_mean = the received cells (decoded, so dense and CSR compare alike), latent_variance
 //   = ones of the same shape.
 // - Decode: expression = the latent, genes named "g0".."g{k-1}".
-// - Generate: group g's cells are all value g, genes "gene_a", "gene_b", "gene_c", covariates per group.
+// - Generate: group g's cells are all value g, genes "gene_a", "gene_b", "gene_c" (no names when the
+//   request sets omit_column_names; "pbmc"'s ModelInfo has those genes), covariates per group.
 // - GenerateStream: the same cells, in messages of chunk_cells cells (2 when the request says 0).
 // - PredictPerturbation: cells = the received cells + 1, with the received gene names.
 // - Interpolate / TraverseLatent: steps points; point i has latent (i, 0), expression 10 * i (one gene

@@ -195,6 +195,50 @@ absl::StatusOr<v1::ModelInfo> GenailabClient::GetModel(const std::string& name, 
   return std::move(*response.mutable_model());
 }
 
+absl::StatusOr<std::vector<std::string>> GenailabClient::ColumnGenes(const v1::Matrix& proto,
+                                                                     const std::string& model,
+                                                                     int64_t version) const {
+  std::vector<std::string> genes = ColumnNames(proto);
+  if (genes.empty() && proto.cols() > 0) {
+    const std::pair<std::string, int64_t> key(model, version);
+    bool cached = false;
+    {
+      absl::MutexLock lock(&genes_mu_);
+      auto it = genes_.find(key);
+      if (it != genes_.end()) {
+        genes = it->second;
+        cached = true;
+      }
+    }
+    if (!cached) {
+      GENAILAB_ASSIGN_OR_RETURN(const v1::ModelInfo info, GetModel(model, version));
+      genes.assign(info.gene_names().begin(), info.gene_names().end());
+      absl::MutexLock lock(&genes_mu_);
+      genes_.emplace(key, genes);
+    }
+  }
+  if (static_cast<int64_t>(genes.size()) != proto.cols()) {
+    return absl::InternalError(absl::StrCat("server response: ", genes.size(), " gene names for ", proto.cols(),
+                                            " columns (model '", model, "' version ", version, ")"));
+  }
+  return genes;
+}
+
+template <typename Response, typename Call>
+absl::StatusOr<Response> GenailabClient::CallNamed(const Call& call, const std::string& model,
+                                                   const v1::Matrix& (Response::*matrix)() const,
+                                                   std::vector<std::string>* genes) const {
+  GENAILAB_ASSIGN_OR_RETURN(Response response, call(/*omit_column_names=*/true));
+  absl::StatusOr<std::vector<std::string>> named = ColumnGenes((response.*matrix)(), model, response.model().version());
+  if (absl::IsNotFound(named.status())) {
+    GENAILAB_ASSIGN_OR_RETURN(response, call(/*omit_column_names=*/false));
+    named = ColumnGenes((response.*matrix)(), model, response.model().version());
+  }
+  if (!named.ok()) return named.status();
+  *genes = std::move(named).value();
+  return response;
+}
+
 absl::StatusOr<EncodeResult> GenailabClient::Encode(const ModelRef& model, const AnnData& cells,
                                                     const std::vector<std::string>& covariate_keys,
                                                     const GeneMatchingOptions& gene_matching) const {
@@ -205,6 +249,7 @@ absl::StatusOr<EncodeResult> GenailabClient::Encode(const ModelRef& model, const
   CellsToProto(cells, request.mutable_cells());
   CovariatesToProto(covariates, request.mutable_covariates());
   GeneMatchingToProto(gene_matching, request.mutable_gene_matching());
+  request.set_omit_column_names(true);  // the latent columns are z0..z{d-1}; nothing reads their names
   GENAILAB_ASSIGN_OR_RETURN(v1::EncodeResponse response,
                             (UnaryCall<v1::EncodeRequest, v1::EncodeResponse>(
                                 stub_->stub.get(), &v1::GenerativeService::Stub::Encode, request,
@@ -245,14 +290,18 @@ absl::StatusOr<DecodeResult> GenailabClient::Decode(
   MatrixToProto(latent, {}, /*sparse=*/false, request.mutable_latent());
   CovariatesToProto(covariates, request.mutable_covariates());
   request.mutable_library_size()->Add(library_sizes.begin(), library_sizes.end());
-  GENAILAB_ASSIGN_OR_RETURN(v1::DecodeResponse response,
-                            (UnaryCall<v1::DecodeRequest, v1::DecodeResponse>(
-                                stub_->stub.get(), &v1::GenerativeService::Stub::Decode, request,
-                                options_.timeout)));
   DecodeResult result;
+  GENAILAB_ASSIGN_OR_RETURN(
+      v1::DecodeResponse response,
+      CallNamed(
+          [&](bool omit_column_names) {
+            request.set_omit_column_names(omit_column_names);
+            return UnaryCall<v1::DecodeRequest, v1::DecodeResponse>(
+                stub_->stub.get(), &v1::GenerativeService::Stub::Decode, request, options_.timeout);
+          },
+          model.name, &v1::DecodeResponse::expression, &result.gene_names));
   GENAILAB_ASSIGN_OR_RETURN(result.expression,
-                            MatrixFromResponse(response.expression(), "expression", latent.rows,
-                                                   &result.gene_names));
+                            MatrixFromResponse(response.expression(), "expression", latent.rows, nullptr));
   result.version = response.model().version();
   return result;
 }
@@ -378,10 +427,18 @@ absl::StatusOr<AnnData> GenailabClient::Generate(const ModelRef& model,
   if (total_cells > options_.stream_above_cells) {
     GENAILAB_RETURN_IF_ERROR(GenerateByStream(request, &generated));
   } else {
-    GENAILAB_ASSIGN_OR_RETURN(v1::GenerateResponse response,
-                              (UnaryCall<v1::GenerateRequest, v1::GenerateResponse>(
-                                  stub_->stub.get(), &v1::GenerativeService::Stub::Generate, request,
-                                  options_.timeout)));
+    std::vector<std::string> genes;
+    GENAILAB_ASSIGN_OR_RETURN(
+        v1::GenerateResponse response,
+        CallNamed(
+            [&](bool omit_column_names) {
+              request.set_omit_column_names(omit_column_names);
+              return UnaryCall<v1::GenerateRequest, v1::GenerateResponse>(
+                  stub_->stub.get(), &v1::GenerativeService::Stub::Generate, request, options_.timeout);
+            },
+            model.name, &v1::GenerateResponse::cells, &genes));
+    // Named now (the stream path names each message in AppendGenerated).
+    response.mutable_cells()->mutable_column_names()->Assign(genes.begin(), genes.end());
     GENAILAB_RETURN_IF_ERROR(AppendGenerated(response, &generated));
   }
   if (generated.x.rows != total_cells) {
@@ -429,6 +486,8 @@ absl::Status GenailabClient::AppendGenerated(const v1::GenerateResponse& respons
 absl::Status GenailabClient::GenerateByStream(const v1::GenerateRequest& request, AnnData* generated) const {
   v1::GenerateStreamRequest stream_request;
   *stream_request.mutable_request() = request;
+  // Stream messages are thousands of cells: their names cost little, and each message names itself.
+  stream_request.mutable_request()->set_omit_column_names(false);
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + absl::ToChronoNanoseconds(options_.timeout));
   std::unique_ptr<grpc::ClientReader<v1::GenerateResponse>> reader =
@@ -461,14 +520,18 @@ absl::StatusOr<AnnData> GenailabClient::PredictPerturbation(
   GeneMatchingToProto(gene_matching, request.mutable_gene_matching());
   SamplerOptionsToProto(sampler, request.mutable_sampler());
   request.set_seed(seed);
-  GENAILAB_ASSIGN_OR_RETURN(v1::PredictPerturbationResponse response,
-                            (UnaryCall<v1::PredictPerturbationRequest, v1::PredictPerturbationResponse>(
-                                stub_->stub.get(), &v1::GenerativeService::Stub::PredictPerturbation,
-                                request, options_.timeout)));
   AnnData predicted;
+  GENAILAB_ASSIGN_OR_RETURN(
+      v1::PredictPerturbationResponse response,
+      CallNamed(
+          [&](bool omit_column_names) {
+            request.set_omit_column_names(omit_column_names);
+            return UnaryCall<v1::PredictPerturbationRequest, v1::PredictPerturbationResponse>(
+                stub_->stub.get(), &v1::GenerativeService::Stub::PredictPerturbation, request, options_.timeout);
+          },
+          model.name, &v1::PredictPerturbationResponse::cells, &predicted.var_names));
   GENAILAB_ASSIGN_OR_RETURN(predicted.x,
-                            MatrixFromResponse(response.cells(), "cells", control_cells.n_obs(),
-                                                   &predicted.var_names));
+                            MatrixFromResponse(response.cells(), "cells", control_cells.n_obs(), nullptr));
   predicted.obs_names = control_cells.obs_names;
   predicted.obs = control_cells.obs;
   predicted.obs_numeric = control_cells.obs_numeric;

@@ -14,10 +14,12 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "data/anndata.h"
 #include "data/matrix.h"
@@ -197,6 +199,19 @@ class GenailabClient {
 
   // Fills proto with cells.x (dense or CSR per options_) named by cells.var_names.
   void CellsToProto(const AnnData& cells, v1::Matrix* proto) const;
+  // The gene names of a response matrix of model `model`, version `version`: its column_names or, when
+  // the server left them out (the inference calls set omit_column_names), that version's genes from
+  // GetModel, fetched once per version (a published version never changes). NOT_FOUND when the version
+  // is gone by then; INTERNAL when the count does not match the matrix.
+  absl::StatusOr<std::vector<std::string>> ColumnGenes(const v1::Matrix& proto, const std::string& model,
+                                                       int64_t version) const;
+  // `call(omit_column_names)` makes the RPC; CallNamed makes it with true and returns the response with
+  // the genes of its `matrix` in `*genes`. A version retired before its genes were fetched is asked again
+  // with names (false).
+  template <typename Response, typename Call>
+  absl::StatusOr<Response> CallNamed(const Call& call, const std::string& model,
+                                     const v1::Matrix& (Response::*matrix)() const,
+                                     std::vector<std::string>* genes) const;
   // Appends one Generate response or stream message to `generated` (x, var_names from the first
   // message, obs). INTERNAL naming what breaks the API's shape rules.
   static absl::Status AppendGenerated(const v1::GenerateResponse& response, AnnData* generated);
@@ -205,6 +220,9 @@ class GenailabClient {
 
   const Options options_;
   std::unique_ptr<Stub> stub_;
+  mutable absl::Mutex genes_mu_;
+  // (model, version) -> gene names.
+  mutable std::map<std::pair<std::string, int64_t>, std::vector<std::string>> genes_ ABSL_GUARDED_BY(genes_mu_);
 };
 
 // The method for the name the CLI uses ("default", "latent_arithmetic", "counterfactual").

@@ -197,6 +197,33 @@ TEST_F(GenailabClientTest, GenerateReturnsAnnDataWithCovariatesAndCellNames) {
   EXPECT_TRUE(cells->Validate().ok());
 }
 
+TEST_F(GenailabClientTest, GenerateAsksForNoGeneNamesAndTakesThemFromOneGetModelPerVersion) {
+  std::unique_ptr<GenailabClient> client = NewClient();
+  const std::vector<CellGroup> groups = {{{{"cell_type", "B"}}, 2}};
+  const int before = server_.service().call_count();
+  absl::StatusOr<AnnData> first = client->Generate({"pbmc", 0}, groups, /*seed=*/1);
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_TRUE(server_.service().last_generate().omit_column_names());
+  EXPECT_THAT(first->var_names, ElementsAre("gene_a", "gene_b", "gene_c"));
+  EXPECT_EQ(server_.service().call_count(), before + 2);  // Generate, then GetModel for the genes
+  absl::StatusOr<AnnData> second = client->Generate({"pbmc", 0}, groups, /*seed=*/2);
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_THAT(second->var_names, ElementsAre("gene_a", "gene_b", "gene_c"));
+  EXPECT_EQ(server_.service().call_count(), before + 3);  // the genes are cached
+}
+
+TEST_F(GenailabClientTest, AVersionGoneBeforeItsGenesWereFetchedIsAskedAgainWithNames) {
+  // The fake answers Generate for any model, but GetModel only knows pbmc and plain: for "ghost", the
+  // client's GetModel for the genes is NOT_FOUND, as for a version retired in between.
+  std::unique_ptr<GenailabClient> client = NewClient();
+  const int before = server_.service().call_count();
+  absl::StatusOr<AnnData> generated = client->Generate({"ghost", 0}, {{{{"cell_type", "B"}}, 1}});
+  ASSERT_TRUE(generated.ok()) << generated.status();
+  EXPECT_THAT(generated->var_names, ElementsAre("gene_a", "gene_b", "gene_c"));
+  EXPECT_FALSE(server_.service().last_generate().omit_column_names());
+  EXPECT_EQ(server_.service().call_count(), before + 3);  // Generate, GetModel, Generate with names
+}
+
 TEST_F(GenailabClientTest, LargeGenerateRequestsStreamAndGiveTheSameAnnData) {
   // Five cells in three groups: above stream_above_cells = 2, Generate reads GenerateStream's messages
   // (two cells each from the fake) and assembles what the unary call gives.

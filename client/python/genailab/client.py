@@ -111,6 +111,10 @@ class Client:
         if stream_above_cells < 0:
             raise ValueError(f"stream_above_cells must be >= 0, got {stream_above_cells}")
         self._stream_above_cells = stream_above_cells
+        # ModelInfo per (model, version): a published version never changes. Unary inference requests ask the
+        # server to leave gene names out of its responses (omit_column_names) and take them from here,
+        # fetched once per version.
+        self._versions = {}
 
     def close(self):
         self._channel.close()
@@ -161,7 +165,8 @@ class Client:
             model=pb.ModelSpec(name=model, version=version),
             cells=self._cells(adata, layer),
             covariates=_covariate_columns(adata, covariate_keys),
-            gene_matching=pb.GeneMatching(zero_fill_missing=zero_fill_missing, ignore_unknown=ignore_unknown))
+            gene_matching=pb.GeneMatching(zero_fill_missing=zero_fill_missing, ignore_unknown=ignore_unknown),
+            omit_column_names=True)
         response = self._call(self._stub.Encode, request)
         return EncodeResult(matrices.from_matrix(response.latent_mean)[0],
                             matrices.from_matrix(response.latent_variance)[0])
@@ -176,13 +181,15 @@ class Client:
             model=pb.ModelSpec(name=model, version=version),
             latent=matrices.to_matrix(latent),
             covariates=[pb.CovariateColumn(name=name, values=[str(v) for v in values])
-                        for name, values in (covariates or {}).items()])
+                        for name, values in (covariates or {}).items()],
+            omit_column_names=True)
         if library_size is not None:
             request.library_size.extend(np.asarray(library_size, dtype=np.float32).tolist())
         response = self._call(self._stub.Decode, request)
         obs = pd.DataFrame({name: [str(v) for v in values] for name, values in (covariates or {}).items()},
                            index=[str(i) for i in range(latent.shape[0])])
-        return _anndata(response.expression, obs)
+        return self._anndata(response.expression, obs, model, response.model.version,
+                             named=lambda: self._named(self._stub.Decode, request).expression)
 
     def generate(self, groups, *, model, version=0, seed=0, library_size=0.0, sample_counts=False,
                  sampler="", steps=0, eta=0.0, guidance_scale=0.0):
@@ -206,11 +213,12 @@ class Client:
             sample_counts=sample_counts,
             groups=[pb.GenerationGroup(covariates={k: str(v) for k, v in covariates.items()}, n_cells=n)
                     for covariates, n in groups],
-            sampler=_sampler_options(sampler, steps, eta, guidance_scale))
+            sampler=_sampler_options(sampler, steps, eta, guidance_scale), omit_column_names=True)
         response = self._call(self._stub.Generate, request)
         obs = pd.DataFrame({column.name: list(column.values) for column in response.covariates},
                            index=[str(i) for i in range(response.cells.rows)])
-        return _anndata(response.cells, obs)
+        return self._anndata(response.cells, obs, model, response.model.version,
+                             named=lambda: self._named(self._stub.Generate, request).cells)
 
     def generate_stream(self, groups, *, model, version=0, seed=0, library_size=0.0, sample_counts=False,
                         chunk_cells=0, sampler="", steps=0, eta=0.0, guidance_scale=0.0):
@@ -231,7 +239,7 @@ class Client:
                 obs = pd.DataFrame({column.name: list(column.values) for column in response.covariates},
                                    index=[str(first_cell + i) for i in range(response.cells.rows)])
                 first_cell += response.cells.rows
-                yield _anndata(response.cells, obs)
+                yield self._anndata(response.cells, obs, model, response.model.version)
         except grpc.RpcError as error:
             raise errors.from_rpc_error(error) from None
 
@@ -253,13 +261,13 @@ class Client:
             covariates=_covariate_columns(adata, covariate_keys),
             source_condition=source, target_condition=target, method=_METHODS[method],
             gene_matching=pb.GeneMatching(zero_fill_missing=zero_fill_missing, ignore_unknown=ignore_unknown),
-            seed=seed, sampler=_sampler_options(sampler, steps, eta, guidance_scale))
+            seed=seed, sampler=_sampler_options(sampler, steps, eta, guidance_scale), omit_column_names=True)
         response = self._call(self._stub.PredictPerturbation, request)
         obs = adata.obs.copy()
-        condition_key = self.get_model(model, response.model.version).condition_key
+        condition_key = self._version_info(model, response.model.version).condition_key
         if condition_key:
             obs[condition_key] = target
-        return _anndata(response.cells, obs)
+        return self._anndata(response.cells, obs, model, response.model.version)
 
     # Implementation details follow.
 
@@ -267,6 +275,40 @@ class Client:
     def _cells(adata, layer):
         values = adata.X if layer is None else adata.layers[layer]
         return matrices.to_matrix(values, adata.var_names)
+
+    def _version_info(self, model, version):
+        """ModelInfo of one published version, fetched once."""
+        info = self._versions.get((model, version))
+        if info is None:
+            info = self.get_model(model, version)
+            self._versions[(model, version)] = info
+        return info
+
+    def _anndata(self, matrix, obs, model, version, named=None):
+        """AnnData of a response matrix; its genes are the matrix's column names or, when the server left
+        them out, the version's gene names. `named` (optional) asks again with the names included, for
+        the rare version retired between its answer and the first GetModel for it."""
+        values, genes = matrices.from_matrix(matrix)
+        if not genes and matrix.cols:
+            try:
+                genes = list(self._version_info(model, version).gene_names)
+            except errors.NotFound:
+                if named is None:
+                    raise
+                values, genes = matrices.from_matrix(named())
+            if len(genes) != matrix.cols:
+                raise errors.Internal(f"model '{model}' version {version} has {len(genes)} genes, the response "
+                                      f"{matrix.cols} columns")
+        obs = obs.copy()
+        obs.index = obs.index.astype(str)
+        return anndata.AnnData(X=values, obs=obs, var=pd.DataFrame(index=[str(g) for g in genes]))
+
+    def _named(self, method, request):
+        """`request` again, with the names in its response."""
+        again = type(request)()
+        again.CopyFrom(request)
+        again.omit_column_names = False
+        return self._call(method, again)
 
     def _call(self, method, request):
         try:
@@ -282,13 +324,6 @@ def _covariate_columns(adata, keys):
             raise ValueError(f"covariate_keys: '{key}' is not an obs column")
         columns.append(pb.CovariateColumn(name=key, values=adata.obs[key].astype(str).tolist()))
     return columns
-
-
-def _anndata(matrix, obs):
-    values, genes = matrices.from_matrix(matrix)
-    obs = obs.copy()
-    obs.index = obs.index.astype(str)
-    return anndata.AnnData(X=values, obs=obs, var=pd.DataFrame(index=[str(g) for g in genes]))
 
 
 def _sampler_options(sampler, steps, eta, guidance_scale):

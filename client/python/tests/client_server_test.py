@@ -92,6 +92,40 @@ class ClientServerTest(unittest.TestCase):
             model=server_fixture.MODEL, seed=3)
         np.testing.assert_array_equal(again.X, generated.X)
 
+    def test_responses_come_without_gene_names_which_the_client_fetches_once_per_version(self):
+        with genailab.Client(self.server.grpc_target, timeout=30) as client:
+            sent, get_model_calls = [], []
+            for rpc in ("Encode", "Decode", "Generate", "PredictPerturbation", "GetModel"):
+                def recording(request, _stub_method=getattr(client._stub, rpc), _rpc=rpc, **kwargs):
+                    (get_model_calls if _rpc == "GetModel" else sent).append(request)
+                    return _stub_method(request, **kwargs)
+                setattr(client._stub, rpc, recording)
+            cells = self.control_cells("type_0")
+            client.encode(cells, server_fixture.COVARIATE_KEYS, model=server_fixture.MODEL)
+            groups = [({"cell_type": "type_1", "condition": "control"}, 3)]
+            first = client.generate(groups, model=server_fixture.MODEL, seed=5)
+            second = client.generate(groups, model=server_fixture.MODEL, seed=6)
+            decoded = client.decode(np.zeros((2, 4), dtype=np.float32),
+                                    {"cell_type": ["type_0"] * 2, "condition": ["control"] * 2},
+                                    model=server_fixture.MODEL)
+            predicted = client.predict_perturbation(cells, "control", "stimulated", ["cell_type"],
+                                                    model=server_fixture.MODEL)
+        self.assertEqual(len(sent), 5)
+        self.assertTrue(all(request.omit_column_names for request in sent))
+        # The server honoured it, and the client named the genes from a single GetModel.
+        self.assertEqual(len(get_model_calls), 1)
+        for result in (first, second, decoded, predicted):
+            self.assertEqual(list(result.var_names), list(self.data.var_names))
+
+    def test_a_version_gone_before_its_genes_were_fetched_is_asked_again_with_names(self):
+        with genailab.Client(self.server.grpc_target, timeout=30) as client:
+            def version_gone(*args, **kwargs):
+                raise genailab.NotFound("version retired")
+            client.get_model = version_gone
+            generated = client.generate([({"cell_type": "type_1", "condition": "control"}, 2)],
+                                        model=server_fixture.MODEL, seed=5)
+        self.assertEqual(list(generated.var_names), list(self.data.var_names))
+
     def test_generate_unknown_covariate_value_raises_invalid_argument(self):
         with self.assertRaises(genailab.InvalidArgument) as raised:
             self.client.generate([({"cell_type": "type_99", "condition": "control"}, 2)],
