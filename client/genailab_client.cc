@@ -33,6 +33,18 @@ void GeneMatchingToProto(const GeneMatchingOptions& options, v1::GeneMatching* p
   proto->set_ignore_unknown(options.ignore_unknown);
 }
 
+// The `call` of GenailabClient::CallNamed for one unary RPC: `method` with `*request`, whose
+// omit_column_names is set as asked.
+template <typename Request, typename Response>
+auto NamedCall(v1::GenerativeService::Stub* stub,
+               grpc::Status (v1::GenerativeService::Stub::*method)(grpc::ClientContext*, const Request&, Response*),
+               Request* request, absl::Duration timeout) {
+  return [stub, method, request, timeout](bool omit_column_names) {
+    request->set_omit_column_names(omit_column_names);
+    return UnaryCall<Request, Response>(stub, method, *request, timeout);
+  };
+}
+
 // Formats a numeric obs value the way pandas would print an integer-valued float: "3", not "3.000000".
 std::string NumericToString(double value) {
   if (value == static_cast<double>(static_cast<int64_t>(value))) {
@@ -293,13 +305,8 @@ absl::StatusOr<DecodeResult> GenailabClient::Decode(
   DecodeResult result;
   GENAILAB_ASSIGN_OR_RETURN(
       v1::DecodeResponse response,
-      CallNamed(
-          [&](bool omit_column_names) {
-            request.set_omit_column_names(omit_column_names);
-            return UnaryCall<v1::DecodeRequest, v1::DecodeResponse>(
-                stub_->stub.get(), &v1::GenerativeService::Stub::Decode, request, options_.timeout);
-          },
-          model.name, &v1::DecodeResponse::expression, &result.gene_names));
+      CallNamed(NamedCall(stub_->stub.get(), &v1::GenerativeService::Stub::Decode, &request, options_.timeout),
+                model.name, &v1::DecodeResponse::expression, &result.gene_names));
   GENAILAB_ASSIGN_OR_RETURN(result.expression,
                             MatrixFromResponse(response.expression(), "expression", latent.rows, nullptr));
   result.version = response.model().version();
@@ -430,13 +437,8 @@ absl::StatusOr<AnnData> GenailabClient::Generate(const ModelRef& model,
     std::vector<std::string> genes;
     GENAILAB_ASSIGN_OR_RETURN(
         v1::GenerateResponse response,
-        CallNamed(
-            [&](bool omit_column_names) {
-              request.set_omit_column_names(omit_column_names);
-              return UnaryCall<v1::GenerateRequest, v1::GenerateResponse>(
-                  stub_->stub.get(), &v1::GenerativeService::Stub::Generate, request, options_.timeout);
-            },
-            model.name, &v1::GenerateResponse::cells, &genes));
+        CallNamed(NamedCall(stub_->stub.get(), &v1::GenerativeService::Stub::Generate, &request, options_.timeout),
+                  model.name, &v1::GenerateResponse::cells, &genes));
     // Named now (the stream path names each message in AppendGenerated).
     response.mutable_cells()->mutable_column_names()->Assign(genes.begin(), genes.end());
     GENAILAB_RETURN_IF_ERROR(AppendGenerated(response, &generated));
@@ -523,13 +525,9 @@ absl::StatusOr<AnnData> GenailabClient::PredictPerturbation(
   AnnData predicted;
   GENAILAB_ASSIGN_OR_RETURN(
       v1::PredictPerturbationResponse response,
-      CallNamed(
-          [&](bool omit_column_names) {
-            request.set_omit_column_names(omit_column_names);
-            return UnaryCall<v1::PredictPerturbationRequest, v1::PredictPerturbationResponse>(
-                stub_->stub.get(), &v1::GenerativeService::Stub::PredictPerturbation, request, options_.timeout);
-          },
-          model.name, &v1::PredictPerturbationResponse::cells, &predicted.var_names));
+      CallNamed(NamedCall(stub_->stub.get(), &v1::GenerativeService::Stub::PredictPerturbation, &request,
+                          options_.timeout),
+                model.name, &v1::PredictPerturbationResponse::cells, &predicted.var_names));
   GENAILAB_ASSIGN_OR_RETURN(predicted.x,
                             MatrixFromResponse(response.cells(), "cells", control_cells.n_obs(), nullptr));
   predicted.obs_names = control_cells.obs_names;

@@ -324,33 +324,38 @@ TEST_F(GenerativeCoreTest, PredictPerturbationSetsConditionFromSource) {
   EXPECT_THAT(core_->PredictPerturbation(request), StatusIs(kInvalid, HasSubstr("target_condition is required")));
 }
 
+// Calls (core.*rpc)(request) without and with omit_column_names: `matrix` of the response must hold the
+// same values both times, named `names` only without.
+template <typename Request, typename Response>
+void ExpectNamesOnlyWithoutOmit(const GenerativeCore& core,
+                                absl::StatusOr<Response> (GenerativeCore::*rpc)(const Request&, const CallContext&)
+                                    const,
+                                Request request, const v1::Matrix& (Response::*matrix)() const,
+                                const std::vector<std::string>& names) {
+  request.set_omit_column_names(false);
+  absl::StatusOr<Response> named = (core.*rpc)(request, CallContext());
+  request.set_omit_column_names(true);
+  absl::StatusOr<Response> bare = (core.*rpc)(request, CallContext());
+  ASSERT_THAT(named, IsOk());
+  ASSERT_THAT(bare, IsOk());
+  EXPECT_THAT(((*named).*matrix)().column_names(), ElementsAreArray(names));
+  EXPECT_THAT(((*bare).*matrix)().column_names(), IsEmpty());
+  EXPECT_EQ(((*bare).*matrix)().cols(), static_cast<int64_t>(names.size()));
+  EXPECT_THAT(((*bare).*matrix)().dense().values(), ElementsAreArray(((*named).*matrix)().dense().values()));
+}
+
 TEST_F(GenerativeCoreTest, OmitColumnNamesLeavesTheNamesOutAndTheValuesAlone) {
-  // Each RPC twice, with and without omit_column_names: the same values, and names only without it.
-  v1::EncodeRequest encode = PlainEncode(Cells({{3, 1, 2}}, {"g2", "g0", "g1"}));
-  auto named_encoding = core_->Encode(encode);
-  encode.set_omit_column_names(true);
-  auto bare_encoding = core_->Encode(encode);
-  ASSERT_THAT(named_encoding, IsOk());
-  ASSERT_THAT(bare_encoding, IsOk());
-  EXPECT_THAT(named_encoding->latent_mean().column_names(), ElementsAre("z0", "z1"));
-  EXPECT_THAT(bare_encoding->latent_mean().column_names(), IsEmpty());
-  EXPECT_THAT(bare_encoding->latent_variance().column_names(), IsEmpty());
-  EXPECT_THAT(bare_encoding->latent_mean().dense().values(),
-              ElementsAreArray(named_encoding->latent_mean().dense().values()));
-  EXPECT_EQ(bare_encoding->latent_mean().cols(), 2);
+  const v1::EncodeRequest encode = PlainEncode(Cells({{3, 1, 2}}, {"g2", "g0", "g1"}));
+  ExpectNamesOnlyWithoutOmit(*core_, &GenerativeCore::Encode, encode, &v1::EncodeResponse::latent_mean,
+                             {"z0", "z1"});
+  ExpectNamesOnlyWithoutOmit(*core_, &GenerativeCore::Encode, encode, &v1::EncodeResponse::latent_variance,
+                             {"z0", "z1"});
 
   v1::DecodeRequest decode;
   decode.mutable_model()->set_name("plain");
   *decode.mutable_latent() = Cells({{1, 0}}, {});
-  auto named_decoding = core_->Decode(decode);
-  decode.set_omit_column_names(true);
-  auto bare_decoding = core_->Decode(decode);
-  ASSERT_THAT(named_decoding, IsOk());
-  ASSERT_THAT(bare_decoding, IsOk());
-  EXPECT_THAT(named_decoding->expression().column_names(), ElementsAre("g0", "g1", "g2"));
-  EXPECT_THAT(bare_decoding->expression().column_names(), IsEmpty());
-  EXPECT_THAT(bare_decoding->expression().dense().values(),
-              ElementsAreArray(named_decoding->expression().dense().values()));
+  ExpectNamesOnlyWithoutOmit(*core_, &GenerativeCore::Decode, decode, &v1::DecodeResponse::expression,
+                             {"g0", "g1", "g2"});
 
   v1::GenerateRequest generate;
   generate.mutable_model()->set_name("cond");
@@ -359,17 +364,13 @@ TEST_F(GenerativeCoreTest, OmitColumnNamesLeavesTheNamesOutAndTheValuesAlone) {
   (*group->mutable_covariates())["cell_type"] = "B";
   (*group->mutable_covariates())["condition"] = "ctrl";
   group->set_n_cells(2);
-  auto named_cells = core_->Generate(generate);
+  ExpectNamesOnlyWithoutOmit(*core_, &GenerativeCore::Generate, generate, &v1::GenerateResponse::cells,
+                             {"g0", "g1", "g2"});
+  // The cells' covariates are data, not names: still there. And every GenerateStream message omits too.
   generate.set_omit_column_names(true);
   auto bare_cells = core_->Generate(generate);
-  ASSERT_THAT(named_cells, IsOk());
   ASSERT_THAT(bare_cells, IsOk());
-  EXPECT_THAT(named_cells->cells().column_names(), ElementsAre("g0", "g1", "g2"));
-  EXPECT_THAT(bare_cells->cells().column_names(), IsEmpty());
-  EXPECT_THAT(bare_cells->cells().dense().values(), ElementsAreArray(named_cells->cells().dense().values()));
-  // The cells' covariates are data, not names: still there.
-  ASSERT_EQ(bare_cells->covariates_size(), 2);
-  // Every GenerateStream message too.
+  EXPECT_EQ(bare_cells->covariates_size(), 2);
   v1::GenerateStreamRequest stream;
   *stream.mutable_request() = generate;
   stream.set_chunk_cells(1);
@@ -389,15 +390,8 @@ TEST_F(GenerativeCoreTest, OmitColumnNamesLeavesTheNamesOutAndTheValuesAlone) {
   AddCovariate("cell_type", {"A"}, predict.mutable_covariates());
   predict.set_source_condition("ctrl");
   predict.set_target_condition("stim");
-  auto named_prediction = core_->PredictPerturbation(predict);
-  predict.set_omit_column_names(true);
-  auto bare_prediction = core_->PredictPerturbation(predict);
-  ASSERT_THAT(named_prediction, IsOk());
-  ASSERT_THAT(bare_prediction, IsOk());
-  EXPECT_THAT(named_prediction->cells().column_names(), ElementsAre("g0", "g1", "g2"));
-  EXPECT_THAT(bare_prediction->cells().column_names(), IsEmpty());
-  EXPECT_THAT(bare_prediction->cells().dense().values(),
-              ElementsAreArray(named_prediction->cells().dense().values()));
+  ExpectNamesOnlyWithoutOmit(*core_, &GenerativeCore::PredictPerturbation, predict,
+                             &v1::PredictPerturbationResponse::cells, {"g0", "g1", "g2"});
 }
 
 TEST_F(GenerativeCoreTest, PredictPerturbationNeedsAConditionKey) {

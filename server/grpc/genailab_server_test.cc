@@ -274,6 +274,19 @@ class GatedModel : public FakeGenerativeModel {
   std::atomic<int>* const seed_7_runs_;
 };
 
+// `options` with the fake model wrapped in a GatedModel on `gate` (seed_7_runs as GatedModel's).
+GenailabServer::Options WithGatedModel(GenailabServer::Options options, Gate* gate,
+                                       std::atomic<int>* seed_7_runs = nullptr) {
+  const ModelLoader fake = FakeModelLoader();
+  options.loader = [gate, seed_7_runs, fake](const std::string& dir, const std::string& device)
+      -> absl::StatusOr<std::unique_ptr<GenerativeModel>> {
+    auto model = fake(dir, device);
+    if (!model.ok()) return model.status();
+    return std::unique_ptr<GenerativeModel>(new GatedModel((*model)->manifest(), gate, seed_7_runs));
+  };
+  return options;
+}
+
 v1::GenerateRequest CondGenerate(uint64_t seed, int64_t n) {
   v1::GenerateRequest generate;
   generate.mutable_model()->set_name("cond");
@@ -287,14 +300,7 @@ v1::GenerateRequest CondGenerate(uint64_t seed, int64_t n) {
 
 TEST_F(GenailabServerTest, ShutdownGoesNotServingRefusesNewCallsAndDrainsAcceptedOnes) {
   Gate gate;
-  GenailabServer::Options options = TestOptions();
-  const ModelLoader fake = FakeModelLoader();
-  options.loader = [&gate, fake](const std::string& dir, const std::string& device)
-      -> absl::StatusOr<std::unique_ptr<GenerativeModel>> {
-    auto model = fake(dir, device);
-    if (!model.ok()) return model.status();
-    return std::unique_ptr<GenerativeModel>(new GatedModel((*model)->manifest(), &gate));
-  };
+  GenailabServer::Options options = WithGatedModel(TestOptions(), &gate);
   ASSERT_NO_FATAL_FAILURE(StartServer(options));
   // An accepted call, held inside the model.
   grpc::Status held_status;
@@ -370,14 +376,7 @@ double MetricValue(int port, const std::string& series) {
 
 TEST_F(GenailabServerTest, StreamsWaitingForTheModelParkNoHandlerThread) {
   Gate gate;
-  GenailabServer::Options options = TestOptions();
-  const ModelLoader fake = FakeModelLoader();
-  options.loader = [&gate, fake](const std::string& dir, const std::string& device)
-      -> absl::StatusOr<std::unique_ptr<GenerativeModel>> {
-    auto model = fake(dir, device);
-    if (!model.ok()) return model.status();
-    return std::unique_ptr<GenerativeModel>(new GatedModel((*model)->manifest(), &gate));
-  };
+  GenailabServer::Options options = WithGatedModel(TestOptions(), &gate);
   ASSERT_NO_FATAL_FAILURE(StartServer(options));
   // One stream holds the model's only instance; the others queue behind it.
   constexpr int kQueued = 32;
@@ -486,15 +485,8 @@ TEST_F(GenailabServerTest, LoadModelAndUnloadModelRpcsReportVersions) {
 
 TEST_F(GenailabServerTest, FullQueueAnswersResourceExhaustedWithRetryAfterMetadata) {
   Gate gate;
-  GenailabServer::Options options = TestOptions();
+  GenailabServer::Options options = WithGatedModel(TestOptions(), &gate);
   options.max_queue_requests = 1;
-  const ModelLoader fake = FakeModelLoader();
-  options.loader = [&gate, fake](const std::string& dir, const std::string& device)
-      -> absl::StatusOr<std::unique_ptr<GenerativeModel>> {
-    auto model = fake(dir, device);
-    if (!model.ok()) return model.status();
-    return std::unique_ptr<GenerativeModel>(new GatedModel((*model)->manifest(), &gate));
-  };
   ASSERT_NO_FATAL_FAILURE(StartServer(options));
   v1::GenerateResponse held;
   grpc::Status held_status;
@@ -527,14 +519,7 @@ TEST_F(GenailabServerTest, FullQueueAnswersResourceExhaustedWithRetryAfterMetada
 TEST_F(GenailabServerTest, ACallCancelledWhileQueuedNeverReachesTheModel) {
   Gate gate;
   std::atomic<int> seed_7_runs{0};
-  GenailabServer::Options options = TestOptions();
-  const ModelLoader fake = FakeModelLoader();
-  options.loader = [&gate, &seed_7_runs, fake](const std::string& dir, const std::string& device)
-      -> absl::StatusOr<std::unique_ptr<GenerativeModel>> {
-    auto model = fake(dir, device);
-    if (!model.ok()) return model.status();
-    return std::unique_ptr<GenerativeModel>(new GatedModel((*model)->manifest(), &gate, &seed_7_runs));
-  };
+  GenailabServer::Options options = WithGatedModel(TestOptions(), &gate, &seed_7_runs);
   ASSERT_NO_FATAL_FAILURE(StartServer(options));
   v1::GenerateResponse held;
   grpc::Status held_status;
