@@ -73,13 +73,13 @@ bool SameNames(const google::protobuf::RepeatedPtrField<std::string>& names, con
   return true;
 }
 
-// Decodes request cells and brings them into model space (gene order, preprocessing).
 // The column names a response carries: `names`, or none when the request asked to omit them.
 const std::vector<std::string>& ResponseColumnNames(bool omit, const std::vector<std::string>& names) {
   static const std::vector<std::string>* const kNone = new std::vector<std::string>();
   return omit ? *kNone : names;
 }
 
+// Decodes request cells and brings them into model space (gene order, preprocessing).
 absl::StatusOr<ModelInput> ToModelInput(const ModelManifest& manifest, const v1::Matrix& cells,
                                         const v1::GeneMatching& gene_matching) {
   GENAILAB_ASSIGN_OR_RETURN(DenseMatrix request, MatrixFromProto(cells, "cells"));
