@@ -374,6 +374,16 @@ double MetricValue(int port, const std::string& series) {
   return -1;
 }
 
+// Polls MetricValue(port, series) until it equals `expected` (for up to 10 s); returns the last value.
+double AwaitMetric(int port, const std::string& series, double expected) {
+  double value = MetricValue(port, series);
+  for (int i = 0; i < 1000 && value != expected; ++i) {
+    absl::SleepFor(absl::Milliseconds(10));
+    value = MetricValue(port, series);
+  }
+  return value;
+}
+
 TEST_F(GenailabServerTest, StreamsWaitingForTheModelParkNoHandlerThread) {
   Gate gate;
   GenailabServer::Options options = WithGatedModel(TestOptions(), &gate);
@@ -394,13 +404,8 @@ TEST_F(GenailabServerTest, StreamsWaitingForTheModelParkNoHandlerThread) {
     readers.push_back(stub_->GenerateStream(contexts.back().get(), request));
   }
   // Every stream has reached the server: the held block and kQueued queued ones are pending.
-  const std::string pending = R"(genailab_pending_requests{model="cond"})";
-  double seen = 0;
-  for (int i = 0; i < 1000 && seen < kQueued + 1; ++i) {
-    seen = MetricValue(server_->metrics_port(), pending);
-    if (seen < kQueued + 1) absl::SleepFor(absl::Milliseconds(10));
-  }
-  ASSERT_EQ(seen, kQueued + 1);
+  ASSERT_EQ(AwaitMetric(server_->metrics_port(), R"(genailab_pending_requests{model="cond"})", kQueued + 1),
+            kQueued + 1);
   // A synchronous handler would hold a thread per waiting stream.
   EXPECT_LT(ProcessThreads() - threads_before, kQueued / 2);
   gate.release.Notify();
@@ -428,24 +433,14 @@ TEST_F(GenailabServerTest, AStreamWhoseClientGoesAwayEndsCancelledAndLeavesNothi
   context.TryCancel();
   EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::CANCELLED);
   // The server ends the call as CANCELLED and counts no cells for it.
-  const std::string cancelled = R"(genailab_requests_total{code="CANCELLED",model="cond",rpc="GenerateStream"})";
-  double count = 0;
-  for (int i = 0; i < 1000 && count < 1; ++i) {
-    count = MetricValue(server_->metrics_port(), cancelled);
-    if (count < 1) absl::SleepFor(absl::Milliseconds(10));
-  }
-  EXPECT_EQ(count, 1);
+  EXPECT_EQ(AwaitMetric(server_->metrics_port(),
+                        R"(genailab_requests_total{code="CANCELLED",model="cond",rpc="GenerateStream"})", 1),
+            1);
   EXPECT_EQ(MetricValue(server_->metrics_port(), R"(genailab_cells_processed_total{model="cond",rpc="GenerateStream"})"),
             -1);
   // Nothing of the stream is left queued or running (the block being made when the client left may
   // still finish), and the server still answers.
-  const std::string pending = R"(genailab_pending_requests{model="cond"})";
-  double left = -1;
-  for (int i = 0; i < 1000 && left != 0; ++i) {
-    left = MetricValue(server_->metrics_port(), pending);
-    if (left != 0) absl::SleepFor(absl::Milliseconds(10));
-  }
-  EXPECT_EQ(left, 0);
+  EXPECT_EQ(AwaitMetric(server_->metrics_port(), R"(genailab_pending_requests{model="cond"})", 0), 0);
   v1::GenerateResponse later;
   EXPECT_TRUE(stub_->Generate(Context().get(), CondGenerate(8, 1), &later).ok());
 }
