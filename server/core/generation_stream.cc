@@ -92,8 +92,8 @@ void GenerationStream::Serve() {
         if (!slot->cells.ok()) {
           status_ = slot->cells.status();
         } else {
-          // Drop the rows already handed out before appending, so that pending_
-          // stays one block plus less than one message.
+          // Drop the rows already handed out before appending, so that pending_ stays one block plus
+          // less than one message.
           if (pending_offset_ > 0) {
             pending_ = SliceRows(pending_, pending_offset_, pending_.rows);
             pending_offset_ = 0;
@@ -102,8 +102,7 @@ void GenerationStream::Serve() {
         }
         continue;
       } else {
-        break;  // the next block is still being made; its OnBlock serves the
-                // waiter
+        break;  // the next block is still being made; its OnBlock serves the waiter
       }
       waiter = std::move(waiter_);
       waiter_.reset();
