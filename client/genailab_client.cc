@@ -439,9 +439,7 @@ absl::StatusOr<AnnData> GenailabClient::Generate(const ModelRef& model,
         v1::GenerateResponse response,
         CallNamed(NamedCall(stub_->stub.get(), &v1::GenerativeService::Stub::Generate, &request, options_.timeout),
                   model.name, &v1::GenerateResponse::cells, &genes));
-    // Named now (the stream path names each message in AppendGenerated).
-    response.mutable_cells()->mutable_column_names()->Assign(genes.begin(), genes.end());
-    GENAILAB_RETURN_IF_ERROR(AppendGenerated(response, &generated));
+    GENAILAB_RETURN_IF_ERROR(AppendGenerated(response, &genes, &generated));
   }
   if (generated.x.rows != total_cells) {
     return absl::InternalError(
@@ -452,9 +450,13 @@ absl::StatusOr<AnnData> GenailabClient::Generate(const ModelRef& model,
   return generated;
 }
 
-absl::Status GenailabClient::AppendGenerated(const v1::GenerateResponse& response, AnnData* generated) {
+absl::Status GenailabClient::AppendGenerated(const v1::GenerateResponse& response,
+                                             const std::vector<std::string>* known_genes, AnnData* generated) {
   std::vector<std::string> genes;
-  GENAILAB_ASSIGN_OR_RETURN(const DenseMatrix cells, MatrixFromResponse(response.cells(), "cells", -1, &genes));
+  GENAILAB_ASSIGN_OR_RETURN(
+      const DenseMatrix cells,
+      MatrixFromResponse(response.cells(), "cells", -1, known_genes == nullptr ? &genes : nullptr));
+  if (known_genes != nullptr) genes = *known_genes;
   absl::StatusOr<std::map<std::string, std::vector<std::string>>> covariates =
       CovariatesFromProto(response.covariates(), cells.rows, "covariates");
   if (!covariates.ok()) {
@@ -496,7 +498,7 @@ absl::Status GenailabClient::GenerateByStream(const v1::GenerateRequest& request
       stub_->stub->GenerateStream(&context, stream_request);
   v1::GenerateResponse message;
   absl::Status appended;
-  while (appended.ok() && reader->Read(&message)) appended = AppendGenerated(message, generated);
+  while (appended.ok() && reader->Read(&message)) appended = AppendGenerated(message, nullptr, generated);
   if (!appended.ok()) {
     context.TryCancel();
     (void)reader->Finish();

@@ -213,8 +213,10 @@ class GenailabClient {
                                      const v1::Matrix& (Response::*matrix)() const,
                                      std::vector<std::string>* genes) const;
   // Appends one Generate response or stream message to `generated` (x, var_names from the first
-  // message, obs). INTERNAL naming what breaks the API's shape rules.
-  static absl::Status AppendGenerated(const v1::GenerateResponse& response, AnnData* generated);
+  // message, obs). The genes are `*known_genes` when given (a response without names), else the
+  // message's column names. INTERNAL naming what breaks the API's shape rules.
+  static absl::Status AppendGenerated(const v1::GenerateResponse& response,
+                                      const std::vector<std::string>* known_genes, AnnData* generated);
   // Generate through GenerateStream, the messages appended in order.
   absl::Status GenerateByStream(const v1::GenerateRequest& request, AnnData* generated) const;
 
