@@ -45,6 +45,10 @@ for which in old new; do
 done
 mkdir -p "$(dirname "$out")"
 : > "$out"
+record() {  # stdin: one JSON line -> $out and stdout, with the round it belongs to
+  /usr/bin/python3 -c 'import json,sys; r=json.load(sys.stdin); r["round"]=int(sys.argv[1]); print(json.dumps(r))' \
+    "$round" | tee -a "$out"
+}
 for round in $(seq 1 "$rounds"); do
   for which in old new; do
     bin=$old_bin; [[ $which == new ]] && bin=$new_bin
@@ -58,15 +62,13 @@ for round in $(seq 1 "$rounds"); do
       for load in --concurrency=64 --rate="$rate"; do
         "$new_bin/bench/serving/serving_load" --target="127.0.0.1:$port" --info_target="127.0.0.1:$port" \
           --model=bench_cvae --rpc="$rpc" --cells=1 --duration_s=5 --warmup_s=1 --label="$which" "$load" |
-          /usr/bin/python3 -c 'import json,sys; r=json.load(sys.stdin); r["round"]=int(sys.argv[1]); print(json.dumps(r))' "$round" |
-          tee -a "$out"
+          record
       done
     done
     if (( stream_cells > 0 )); then
       /usr/bin/python3 bench/serving/stream_reader.py --target="127.0.0.1:$port" --model=bench_cvae \
         --cells="$stream_cells" --reads=3 --cpu_pid="$pid" --label="$which" |
-        /usr/bin/python3 -c 'import json,sys; r=json.load(sys.stdin); r["round"]=int(sys.argv[1]); print(json.dumps(r))' "$round" |
-        tee -a "$out"
+        record
     fi
     kill "$pid"; wait "$pid" 2>/dev/null; pid=""
   done
