@@ -45,17 +45,22 @@ bool AnyNonFinite(const float* values, size_t n) {
 
 }  // namespace
 
-absl::Status DenseMatrix::CheckFinite(const std::string& field) const {
-  if (!AnyNonFinite(values.data(), values.size())) return absl::OkStatus();
-  for (size_t i = 0; i < values.size(); ++i) {
+absl::Status CheckFiniteValues(const float* values, size_t n, int64_t cols, int64_t first_row,
+                               const std::string& field) {
+  if (!AnyNonFinite(values, n)) return absl::OkStatus();
+  for (size_t i = 0; i < n; ++i) {
     if (!std::isfinite(values[i])) {
       const int64_t r = cols > 0 ? static_cast<int64_t>(i) / cols : 0;
       const int64_t c = cols > 0 ? static_cast<int64_t>(i) % cols : 0;
       return absl::InvalidArgumentError(
-          absl::StrCat(field, ": non-finite value ", values[i], " at row ", r, ", column ", c));
+          absl::StrCat(field, ": non-finite value ", values[i], " at row ", first_row + r, ", column ", c));
     }
   }
   return absl::OkStatus();
+}
+
+absl::Status DenseMatrix::CheckFinite(const std::string& field) const {
+  return CheckFiniteValues(values.data(), values.size(), cols, 0, field);
 }
 
 DenseMatrix DenseMatrix::SelectRows(const std::vector<int64_t>& indices) const {

@@ -34,6 +34,11 @@ struct DenseMatrix {
   DenseMatrix SelectRows(const std::vector<int64_t>& indices) const;
 };
 
+// INVALID_ARGUMENT (naming `field`, row and column) on the first NaN or Inf of the `n` row-major values at
+// `values`, a matrix of `cols` columns whose first row is row `first_row` (for checking a slice of rows).
+absl::Status CheckFiniteValues(const float* values, size_t n, int64_t cols, int64_t first_row,
+                               const std::string& field);
+
 // Compressed sparse rows, as scipy/anndata store them.
 struct CsrMatrix {
   int64_t rows = 0;

@@ -13,13 +13,8 @@ namespace {
 // allocation so a malformed header cannot exhaust memory.
 constexpr int64_t kMaxValues = int64_t{1} << 31;
 
-absl::StatusOr<DenseMatrix> DenseFromProto(const v1::Matrix& proto, const std::string& field) {
+DenseMatrix DenseFromProto(const v1::Matrix& proto) {
   const auto& values = proto.dense().values();
-  if (static_cast<int64_t>(values.size()) != proto.rows() * proto.cols()) {
-    return absl::InvalidArgumentError(absl::StrCat(field, ".dense.values: has ", values.size(),
-                                                   " values, expected rows * cols = ", proto.rows(), " * ",
-                                                   proto.cols(), " = ", proto.rows() * proto.cols()));
-  }
   DenseMatrix matrix;
   matrix.rows = proto.rows();
   matrix.cols = proto.cols();
@@ -40,7 +35,7 @@ absl::StatusOr<DenseMatrix> CsrFromProto(const v1::Matrix& proto, const std::str
 
 }  // namespace
 
-absl::StatusOr<DenseMatrix> MatrixFromProto(const v1::Matrix& proto, const std::string& field) {
+absl::Status CheckMatrixShape(const v1::Matrix& proto, const std::string& field) {
   if (proto.rows() < 0 || proto.cols() < 0) {
     return absl::InvalidArgumentError(
         absl::StrCat(field, ": negative shape ", proto.rows(), " x ", proto.cols()));
@@ -53,10 +48,21 @@ absl::StatusOr<DenseMatrix> MatrixFromProto(const v1::Matrix& proto, const std::
     return absl::InvalidArgumentError(absl::StrCat(field, ".column_names: has ", proto.column_names_size(),
                                                    " names, expected 0 or cols = ", proto.cols()));
   }
+  if (proto.storage_case() == v1::Matrix::kDense &&
+      static_cast<int64_t>(proto.dense().values_size()) != proto.rows() * proto.cols()) {
+    return absl::InvalidArgumentError(absl::StrCat(field, ".dense.values: has ", proto.dense().values_size(),
+                                                   " values, expected rows * cols = ", proto.rows(), " * ",
+                                                   proto.cols(), " = ", proto.rows() * proto.cols()));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<DenseMatrix> MatrixFromProto(const v1::Matrix& proto, const std::string& field) {
+  GENAILAB_RETURN_IF_ERROR(CheckMatrixShape(proto, field));
   DenseMatrix matrix;
   switch (proto.storage_case()) {
     case v1::Matrix::kDense: {
-      GENAILAB_ASSIGN_OR_RETURN(matrix, DenseFromProto(proto, field));
+      matrix = DenseFromProto(proto);
       break;
     }
     case v1::Matrix::kCsr: {

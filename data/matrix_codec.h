@@ -17,6 +17,10 @@ namespace genailab {
 // inconsistent shapes, a missing storage, ragged values, bad CSR structure, a column_names count other
 // than 0 or cols, or NaN/Inf values (with row and column).
 absl::StatusOr<DenseMatrix> MatrixFromProto(const v1::Matrix& proto, const std::string& field);
+// The checks MatrixFromProto makes before it reads any value: the shape, the column_names count and, for
+// dense storage, the value count. For callers that read dense values where they lie in the message (they
+// then check them for NaN and Inf themselves).
+absl::Status CheckMatrixShape(const v1::Matrix& proto, const std::string& field);
 
 // Writes `matrix` densely (or as CSR when `sparse`), with `column_names` (may be empty).
 void MatrixToProto(const DenseMatrix& matrix, const std::vector<std::string>& column_names, bool sparse,

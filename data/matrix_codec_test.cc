@@ -118,6 +118,29 @@ TEST(MatrixCodecTest, WrongColumnNamesCount) {
                        HasSubstr("cells.column_names: has 2 names, expected 0 or cols = 3")));
 }
 
+TEST(MatrixCodecTest, CheckMatrixShapeMakesMatrixFromProtosChecksOnTheShapeOnly) {
+  DenseMatrix with_nan = Example();
+  with_nan.at(0, 1) = std::numeric_limits<float>::quiet_NaN();
+  v1::Matrix proto;
+  MatrixToProto(with_nan, {"a", "b", "c"}, false, &proto);
+  EXPECT_THAT(CheckMatrixShape(proto, "cells"), IsOk());  // the values are the caller's to check
+  EXPECT_THAT(MatrixFromProto(proto, "cells"), StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("non-finite")));
+
+  v1::Matrix ragged = proto;
+  ragged.mutable_dense()->add_values(1);
+  v1::Matrix names = proto;
+  names.mutable_column_names()->RemoveLast();
+  v1::Matrix negative = proto;
+  negative.set_rows(-2);
+  v1::Matrix huge = proto;
+  huge.set_rows(int64_t{1} << 40);
+  for (const v1::Matrix& bad : {ragged, names, negative, huge}) {
+    const absl::Status shape = CheckMatrixShape(bad, "cells");
+    EXPECT_THAT(shape, StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("cells"))) << bad.ShortDebugString();
+    EXPECT_EQ(shape, MatrixFromProto(bad, "cells").status());
+  }
+}
+
 google::protobuf::RepeatedPtrField<v1::CovariateColumn> Columns() {
   google::protobuf::RepeatedPtrField<v1::CovariateColumn> columns;
   CovariatesToProto({{"batch", {"b0", "b1"}}, {"cell_type", {"T", "B"}}}, &columns);

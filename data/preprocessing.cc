@@ -6,6 +6,8 @@
 #include <cstring>
 #include <limits>
 
+#include "common/status_macros.h"
+
 namespace genailab {
 
 namespace {
@@ -19,11 +21,13 @@ float RowSum(const float* row, int64_t cols) {
 
 }  // namespace
 
-std::vector<float> RowSums(const DenseMatrix& x) {
-  std::vector<float> sums(static_cast<size_t>(x.rows), 0.0f);
-  for (int64_t r = 0; r < x.rows; ++r) sums[static_cast<size_t>(r)] = RowSum(x.row(r), x.cols);
+std::vector<float> RowSums(const float* values, int64_t rows, int64_t cols) {
+  std::vector<float> sums(static_cast<size_t>(rows), 0.0f);
+  for (int64_t r = 0; r < rows; ++r) sums[static_cast<size_t>(r)] = RowSum(values + r * cols, cols);
   return sums;
 }
+
+std::vector<float> RowSums(const DenseMatrix& x) { return RowSums(x.values.data(), x.rows, x.cols); }
 
 void NormalizeTotal(DenseMatrix* x, double target_sum) {
   const std::vector<float> sums = RowSums(*x);
@@ -140,6 +144,35 @@ SmallCounts ScanSmallCounts(const float* row, int64_t cols) {
   return result;
 }
 
+// One row of NormalizeTotalLog1p, from `source` to `dest` (the same pointer for in place). `scan` is
+// ScanSmallCounts of the row, `given_sum` its RowSums value or null, `table` room for kSmallCounts values.
+void NormalizeTotalLog1pRow(const float* source, float* dest, int64_t cols, const SmallCounts& scan,
+                            const float* given_sum, double target_sum, Log1pMemo* memo, float* table) {
+  // A row of integer counts sums exactly (in double, as RowSums adds them, and in int64 alike), so its
+  // scan's sum is RowSums' value; other rows are summed as RowSums does.
+  const float row_sum = given_sum != nullptr ? *given_sum
+                        : scan.all_small     ? static_cast<float>(static_cast<double>(scan.sum))
+                                             : RowSum(source, cols);
+  const double sum = row_sum;
+  if (!scan.all_small || sum == 0.0) {
+    // The two steps on this row (as NormalizeTotal, a row summing to 0 is left as it is).
+    if (dest != source) std::memcpy(dest, source, static_cast<size_t>(cols) * sizeof(float));
+    if (sum != 0.0) {
+      const double scale = target_sum / sum;
+      for (int64_t c = 0; c < cols; ++c) dest[c] = static_cast<float>(dest[c] * scale);
+    }
+    memo->Apply(dest, dest + cols);
+    return;
+  }
+  // As NormalizeTotal (float count times double scale, rounded to float), then log1p (0 stays +0).
+  const double scale = target_sum / sum;
+  table[0] = static_cast<float>(0.0f * scale);
+  for (int k = 1; k <= scan.max_count; ++k) {
+    table[k] = std::log1p(static_cast<float>(static_cast<float>(k) * scale));
+  }
+  for (int64_t c = 0; c < cols; ++c) dest[c] = table[static_cast<int>(source[c])];
+}
+
 }  // namespace
 
 void NormalizeTotalLog1p(DenseMatrix* x, double target_sum, const std::vector<float>* row_sums) {
@@ -147,30 +180,30 @@ void NormalizeTotalLog1p(DenseMatrix* x, double target_sum, const std::vector<fl
   float table[kSmallCounts];
   for (int64_t r = 0; r < x->rows; ++r) {
     float* row = x->row(r);
-    const SmallCounts scan = ScanSmallCounts(row, x->cols);
-    // A row of integer counts sums exactly (in double, as RowSums adds them, and in int64 alike), so its
-    // scan's sum is RowSums' value; other rows are summed as RowSums does.
-    const float row_sum = row_sums != nullptr ? (*row_sums)[static_cast<size_t>(r)]
-                          : scan.all_small    ? static_cast<float>(static_cast<double>(scan.sum))
-                                              : RowSum(row, x->cols);
-    const double sum = row_sum;
-    if (!scan.all_small || sum == 0.0) {
-      // The two steps on this row (as NormalizeTotal, a row summing to 0 is left as it is).
-      if (sum != 0.0) {
-        const double scale = target_sum / sum;
-        for (int64_t c = 0; c < x->cols; ++c) row[c] = static_cast<float>(row[c] * scale);
-      }
-      memo.Apply(row, row + x->cols);
-      continue;
-    }
-    // As NormalizeTotal (float count times double scale, rounded to float), then log1p (0 stays +0).
-    const double scale = target_sum / sum;
-    table[0] = static_cast<float>(0.0f * scale);
-    for (int k = 1; k <= scan.max_count; ++k) {
-      table[k] = std::log1p(static_cast<float>(static_cast<float>(k) * scale));
-    }
-    for (int64_t c = 0; c < x->cols; ++c) row[c] = table[static_cast<int>(row[c])];
+    NormalizeTotalLog1pRow(row, row, x->cols, ScanSmallCounts(row, x->cols),
+                           row_sums != nullptr ? &(*row_sums)[static_cast<size_t>(r)] : nullptr, target_sum,
+                           &memo, table);
   }
+}
+
+absl::StatusOr<DenseMatrix> NormalizeTotalLog1pFrom(const float* source, int64_t rows, int64_t cols,
+                                                    double target_sum, const std::vector<float>* row_sums,
+                                                    const std::string& field) {
+  DenseMatrix out(rows, cols);
+  Log1pMemo memo;
+  float table[kSmallCounts];
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* row = source + r * cols;
+    const SmallCounts scan = ScanSmallCounts(row, cols);
+    // A row of small counts is finite (the scan bounds every value); only the others need the check.
+    if (!scan.all_small) {
+      GENAILAB_RETURN_IF_ERROR(CheckFiniteValues(row, static_cast<size_t>(cols), cols, r, field));
+    }
+    NormalizeTotalLog1pRow(row, out.row(r), cols, scan,
+                           row_sums != nullptr ? &(*row_sums)[static_cast<size_t>(r)] : nullptr, target_sum,
+                           &memo, table);
+  }
+  return out;
 }
 
 }  // namespace genailab

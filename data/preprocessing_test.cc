@@ -5,12 +5,18 @@
 
 #include <cmath>
 #include <cstring>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
 
 namespace genailab {
 namespace {
 
 using ::testing::ElementsAre;
 using ::testing::FloatNear;
+using ::testing::HasSubstr;
 using ::testing::Pointwise;
 
 DenseMatrix Counts() {
@@ -60,10 +66,10 @@ TEST(PreprocessingTest, NormalizeThenLog1pMatchesScanpy) {
                                                                        1.0986123f, 1.0986123f, 1.9459101f}));
 }
 
-TEST(PreprocessingTest, FusedNormalizeLog1pIsBitIdenticalToTheTwoSteps) {
-  // Rows 0-9 mix integer counts (some of 64 and more), non-integers, signed zeros and negative values,
-  // and include a row summing to 0 and a row of zeros; rows 10-29 hold small integer counts only (the
-  // table shortcut), one of them with a count of 63 and one with a -0.0 (which must keep its sign).
+// Rows 0-9 mix integer counts (some of 64 and more), non-integers, signed zeros and negative values, and
+// include a row summing to 0 and a row of zeros; rows 10-29 hold small integer counts only (the table
+// shortcut), one of them with a count of 63 and one with a -0.0 (which must keep its sign).
+DenseMatrix MixedRows() {
   DenseMatrix x(30, 70);
   for (int64_t i = 0; i < x.rows; ++i) {
     for (int64_t j = 0; j < x.cols; ++j) {
@@ -85,6 +91,11 @@ TEST(PreprocessingTest, FusedNormalizeLog1pIsBitIdenticalToTheTwoSteps) {
   }
   x.at(10, 3) = 63.0f;
   x.at(11, 4) = -0.0f;
+  return x;
+}
+
+TEST(PreprocessingTest, FusedNormalizeLog1pIsBitIdenticalToTheTwoSteps) {
+  const DenseMatrix x = MixedRows();
   for (const bool given_sums : {false, true}) {
     DenseMatrix two_steps = x;
     NormalizeTotal(&two_steps, 1e4);
@@ -98,6 +109,50 @@ TEST(PreprocessingTest, FusedNormalizeLog1pIsBitIdenticalToTheTwoSteps) {
           << i << ": " << x.values[i] << " -> " << fused.values[i] << " vs " << two_steps.values[i];
     }
   }
+}
+
+TEST(PreprocessingTest, NormalizeTotalLog1pFromIsBitIdenticalAndLeavesTheSourceAlone) {
+  const DenseMatrix x = MixedRows();
+  const DenseMatrix source = x;
+  for (const bool given_sums : {false, true}) {
+    DenseMatrix in_place = x;
+    const std::vector<float> sums = RowSums(x.values.data(), x.rows, x.cols);
+    EXPECT_EQ(sums, RowSums(x));
+    NormalizeTotalLog1p(&in_place, 1e4, given_sums ? &sums : nullptr);
+    absl::StatusOr<DenseMatrix> from =
+        NormalizeTotalLog1pFrom(x.values.data(), x.rows, x.cols, 1e4, given_sums ? &sums : nullptr, "cells");
+    ASSERT_TRUE(from.ok()) << from.status();
+    EXPECT_EQ(from->rows, x.rows);
+    EXPECT_EQ(from->cols, x.cols);
+    ASSERT_EQ(from->values.size(), in_place.values.size());
+    EXPECT_EQ(std::memcmp(from->values.data(), in_place.values.data(), in_place.values.size() * sizeof(float)), 0);
+    EXPECT_EQ(std::memcmp(x.values.data(), source.values.data(), x.values.size() * sizeof(float)), 0);
+  }
+}
+
+TEST(PreprocessingTest, NormalizeTotalLog1pFromRejectsNonFiniteValuesAsCheckFiniteDoes) {
+  // A NaN or Inf among small counts (the table path) and among other values, in a later row.
+  for (const float bad :
+       {std::nanf(""), std::numeric_limits<float>::infinity(), -std::numeric_limits<float>::infinity()}) {
+    for (const int64_t row : {int64_t{4}, int64_t{20}}) {
+      DenseMatrix x = MixedRows();
+      x.at(row, 7) = bad;
+      const absl::Status expected = x.CheckFinite("cells");
+      ASSERT_FALSE(expected.ok());
+      const absl::StatusOr<DenseMatrix> from =
+          NormalizeTotalLog1pFrom(x.values.data(), x.rows, x.cols, 1e4, nullptr, "cells");
+      EXPECT_EQ(from.status(), expected) << bad << " in row " << row;
+      EXPECT_THAT(std::string(from.status().message()), HasSubstr(absl::StrCat("at row ", row, ", column 7")));
+    }
+  }
+}
+
+TEST(PreprocessingTest, NormalizeTotalLog1pFromTakesNoRows) {
+  const absl::StatusOr<DenseMatrix> from = NormalizeTotalLog1pFrom(nullptr, 0, 5, 1e4, nullptr, "cells");
+  ASSERT_TRUE(from.ok());
+  EXPECT_EQ(from->rows, 0);
+  EXPECT_EQ(from->cols, 5);
+  EXPECT_TRUE(from->values.empty());
 }
 
 }  // namespace

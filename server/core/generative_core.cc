@@ -82,6 +82,21 @@ const std::vector<std::string>& ResponseColumnNames(bool omit, const std::vector
 // Decodes request cells and brings them into model space (gene order, preprocessing).
 absl::StatusOr<ModelInput> ToModelInput(const ModelManifest& manifest, const v1::Matrix& cells,
                                         const v1::GeneMatching& gene_matching) {
+  const double target_sum = manifest.preprocessing.normalize_total;
+  if (cells.storage_case() == v1::Matrix::kDense && target_sum > 0 && manifest.preprocessing.log1p &&
+      SameNames(cells.column_names(), manifest.gene_names)) {
+    // The usual request: dense values of the model's genes in its order, for a model trained on
+    // normalize_total + log1p. One pass reads them where the message holds them, checks them and writes
+    // the model's input, with the same result and errors as the general path below.
+    GENAILAB_RETURN_IF_ERROR(CheckMatrixShape(cells, "cells"));
+    const float* values = cells.dense().values().data();
+    ModelInput input;
+    if (IsNegativeBinomial(manifest)) input.library_size = RowSums(values, cells.rows(), cells.cols());
+    GENAILAB_ASSIGN_OR_RETURN(
+        input.x, NormalizeTotalLog1pFrom(values, cells.rows(), cells.cols(), target_sum,
+                                         input.library_size.empty() ? nullptr : &input.library_size, "cells"));
+    return input;
+  }
   GENAILAB_ASSIGN_OR_RETURN(DenseMatrix request, MatrixFromProto(cells, "cells"));
   ModelInput input;
   if (SameNames(cells.column_names(), manifest.gene_names)) {
@@ -97,7 +112,6 @@ absl::StatusOr<ModelInput> ToModelInput(const ModelManifest& manifest, const v1:
     GENAILAB_ASSIGN_OR_RETURN(input.x, matcher.Apply(request));
   }
   if (IsNegativeBinomial(manifest)) input.library_size = RowSums(input.x);
-  const double target_sum = manifest.preprocessing.normalize_total;
   if (target_sum > 0 && manifest.preprocessing.log1p) {
     NormalizeTotalLog1p(&input.x, target_sum, input.library_size.empty() ? nullptr : &input.library_size);
     return input;

@@ -186,6 +186,28 @@ TEST_F(GenerativeCoreTest, EncodeAppliesTheModelsPreprocessing) {
   EXPECT_THAT(Fake("nb").last_call().x.values, Pointwise(FloatNear(1e-5), expected));
 }
 
+TEST_F(GenerativeCoreTest, CellsInTheModelsOrderGetTheSameInputAndErrorsAsReorderedOnes) {
+  // In the model's gene order the core reads the request's values in place (one pass); in another order
+  // it copies and matches them first. Both give the model the same input, and reject a NaN alike.
+  v1::EncodeRequest in_order = PlainEncode(Cells({{1, 1, 2}, {0, 7, 0.5}}, {"g0", "g1", "g2"}));
+  v1::EncodeRequest reordered = PlainEncode(Cells({{2, 1, 1}, {0.5, 0, 7}}, {"g2", "g0", "g1"}));
+  in_order.mutable_model()->set_name("nb");
+  reordered.mutable_model()->set_name("nb");
+  ASSERT_THAT(core_->Encode(in_order), IsOk());
+  const std::vector<float> in_order_x = Fake("nb").last_call().x.values;
+  ASSERT_THAT(core_->Encode(reordered), IsOk());
+  EXPECT_EQ(in_order_x, Fake("nb").last_call().x.values);
+  EXPECT_THAT(in_order_x, Pointwise(FloatNear(1e-5), std::vector<float>{std::log1p(2.5f), std::log1p(2.5f),
+                                                                          std::log1p(5.0f), 0.0f,
+                                                                          std::log1p(70.0f / 7.5f),
+                                                                          std::log1p(5.0f / 7.5f)}));
+  for (v1::EncodeRequest* request : {&in_order, &reordered}) {
+    request->mutable_cells()->mutable_dense()->set_values(4, std::numeric_limits<float>::infinity());
+    EXPECT_THAT(core_->Encode(*request),
+                StatusIs(kInvalid, HasSubstr("cells: non-finite value inf at row 1, column 1")));
+  }
+}
+
 TEST_F(GenerativeCoreTest, EncodeRejectsMalformedCells) {
   EXPECT_THAT(core_->Encode(PlainEncode(Cells({{1, 2}}, {"g0", "g1"}))),
               StatusIs(kInvalid, HasSubstr("cells.column_names: 1 of the model's 3 genes are missing")));
