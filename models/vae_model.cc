@@ -52,11 +52,12 @@ const LatentConditionMean* FindLatentMean(const ModelManifest& manifest, const s
 // the result therefore depends on row i of the input only. LayerNorm, ReLU, softmax and the embedding
 // lookups are row-wise in torch already.
 
-// Columns [c0, c0 + kBlocks * kWidth) of rows [r0, r0 + rows) (rows <= 4).
+// Columns [c0, c0 + kBlocks * kWidth) of rows [r0, r0 + rows) (rows <= 4), of which the first
+// (kBlocks - 1) * kWidth + last_lanes are stored (the rest of a tail block lies in wt's padding).
 template <int kWidth, int kBlocks>
 __attribute__((always_inline, optimize("fp-contract=off"))) inline void RowLinearBlock(
-    const float* x, int64_t r0, int64_t rows, int64_t in, const float* wt, const float* bias, int64_t out,
-    int64_t c0, float* y) {
+    const float* x, int64_t r0, int64_t rows, int64_t in, const float* wt, int64_t stride, const float* bias,
+    int64_t out, int64_t c0, int64_t last_lanes, float* y) {
   typedef float V __attribute__((vector_size(kWidth * sizeof(float))));
   constexpr int kRows = 4;
   const float* xr[kRows];
@@ -70,38 +71,42 @@ __attribute__((always_inline, optimize("fp-contract=off"))) inline void RowLinea
   }
   for (int64_t p = 0; p < in; ++p) {
     V w[kBlocks];
-    for (int b = 0; b < kBlocks; ++b) std::memcpy(&w[b], wt + p * out + c0 + b * kWidth, sizeof(V));
+    for (int b = 0; b < kBlocks; ++b) std::memcpy(&w[b], wt + p * stride + c0 + b * kWidth, sizeof(V));
     for (int r = 0; r < kRows; ++r) {
       const float xv = xr[r][p];
       for (int b = 0; b < kBlocks; ++b) acc[r][b] = acc[r][b] + xv * w[b];
     }
   }
   for (int64_t r = 0; r < rows; ++r) {
-    for (int b = 0; b < kBlocks; ++b) std::memcpy(y + (r0 + r) * out + c0 + b * kWidth, &acc[r][b], sizeof(V));
+    for (int b = 0; b < kBlocks; ++b) {
+      const int64_t lanes = b + 1 < kBlocks ? kWidth : last_lanes;
+      std::memcpy(y + (r0 + r) * out + c0 + b * kWidth, &acc[r][b], static_cast<size_t>(lanes) * sizeof(float));
+    }
   }
 }
 
-// y (rows x out) = x (rows x in) * wt (in x out, the transposed weight) + bias, row-independent (above).
+// y (rows x out) = x (rows x in) * wt + bias, row-independent (above). wt is the transposed weight, in x
+// out with rows of `stride` >= RoundUpToLanes(out) floats, and bias has `stride` floats: the columns
+// past `out` are padding, computed by the last vector block but never stored, so every column takes the
+// vector path (a scalar column would be one serial chain of `in` additions per row).
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #endif
 __attribute__((optimize("fp-contract=off"))) void RowLinear(const float* x, int64_t rows, int64_t in,
-                                                           const float* wt, const float* bias, int64_t out,
-                                                           float* y) {
+                                                           const float* wt, int64_t stride, const float* bias,
+                                                           int64_t out, float* y) {
   for (int64_t r0 = 0; r0 < rows; r0 += 4) {
     const int64_t n = std::min<int64_t>(4, rows - r0);
     int64_t c = 0;
-    for (; c + 32 <= out; c += 32) RowLinearBlock<16, 2>(x, r0, n, in, wt, bias, out, c, y);
-    for (; c + 8 <= out; c += 8) RowLinearBlock<8, 1>(x, r0, n, in, wt, bias, out, c, y);
-    for (; c < out; ++c) {
-      for (int64_t r = r0; r < r0 + n; ++r) {
-        float acc = bias[c];
-        for (int64_t p = 0; p < in; ++p) acc = acc + x[r * in + p] * wt[p * out + c];
-        y[r * out + c] = acc;
-      }
+    for (; c + 32 <= out; c += 32) RowLinearBlock<16, 2>(x, r0, n, in, wt, stride, bias, out, c, 16, y);
+    for (; c < out; c += 8) {
+      RowLinearBlock<8, 1>(x, r0, n, in, wt, stride, bias, out, c, std::min<int64_t>(8, out - c), y);
     }
   }
 }
+
+// The padded row length RowLinear needs for `out` columns.
+int64_t RoundUpToLanes(int64_t out) { return (out + 7) / 8 * 8; }
 
 }  // namespace
 
@@ -112,8 +117,9 @@ struct VaeModel::ExactDecoder {
     enum Kind { kLinear, kLayerNorm, kRelu } kind = kLinear;
     int64_t in = 0;
     int64_t out = 0;
-    std::vector<float> wt;    // in x out
-    std::vector<float> bias;  // out
+    int64_t stride = 0;       // RoundUpToLanes(out)
+    std::vector<float> wt;    // in x stride: the transposed weight, zero-padded
+    std::vector<float> bias;  // stride, zero-padded
     mutable torch::nn::LayerNorm norm{nullptr};  // forward() is not const; eval-mode forward is pure
   };
   // Embedding tables (cardinality x dim, row-major), one per conditioned covariate.
@@ -129,13 +135,17 @@ struct VaeModel::ExactDecoder {
     const torch::Tensor weight = linear.weight.detach().to(torch::kCPU, torch::kFloat32);
     step.out = weight.size(0);
     step.in = weight.size(1);
+    step.stride = RoundUpToLanes(step.out);
     const torch::Tensor wt = weight.t().contiguous();
-    step.wt.assign(wt.data_ptr<float>(), wt.data_ptr<float>() + wt.numel());
+    step.wt.assign(static_cast<size_t>(step.in * step.stride), 0.0f);
+    for (int64_t p = 0; p < step.in; ++p) {
+      std::memcpy(step.wt.data() + p * step.stride, wt.data_ptr<float>() + p * step.out,
+                  static_cast<size_t>(step.out) * sizeof(float));
+    }
+    step.bias.assign(static_cast<size_t>(step.stride), 0.0f);
     if (linear.bias.defined()) {
       const torch::Tensor bias = linear.bias.detach().to(torch::kCPU, torch::kFloat32).contiguous();
-      step.bias.assign(bias.data_ptr<float>(), bias.data_ptr<float>() + bias.numel());
-    } else {
-      step.bias.assign(static_cast<size_t>(step.out), 0.0f);
+      std::memcpy(step.bias.data(), bias.data_ptr<float>(), static_cast<size_t>(step.out) * sizeof(float));
     }
     return step;
   }
@@ -201,7 +211,7 @@ struct VaeModel::ExactDecoder {
       switch (step.kind) {
         case Step::kLinear: {
           torch::Tensor next = torch::empty({rows, step.out}, torch::kFloat32);
-          RowLinear(h.data_ptr<float>(), rows, step.in, step.wt.data(), step.bias.data(), step.out,
+          RowLinear(h.data_ptr<float>(), rows, step.in, step.wt.data(), step.stride, step.bias.data(), step.out,
                     next.data_ptr<float>());
           h = std::move(next);
           break;
@@ -217,9 +227,6 @@ struct VaeModel::ExactDecoder {
     return softmax ? torch::softmax(h, 1) : h;
   }
 };
-
-namespace {
-}  // namespace
 
 absl::StatusOr<torch::Device> ResolveDevice(const std::string& device) {
   if (device == "cpu") return torch::Device(torch::kCPU);

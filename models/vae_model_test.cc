@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -229,6 +230,35 @@ TEST(VaeModelTest, GenerateBatchGivesEveryCallItsCellsAlone) {
       EXPECT_NEAR(means->values[i], decoded->values[i], 1e-4f * (1.0f + std::abs(decoded->values[i]))) << i;
     }
   }
+}
+
+TEST(VaeModelTest, GenerateDecodesLayersOfEveryWidthAsTheModulesDecoder) {
+  // Widths that use each path of Generate's row-wise linear layers: blocks of 32 columns, of 8, and a
+  // last block of 5 columns that reads zero padding (hidden 40 = 32 + 8; 45 genes = 32 + 8 + 5).
+  ModelManifest manifest = Manifest("cvae", "gaussian");
+  manifest.hidden_dims = {40};
+  manifest.gene_names.clear();
+  for (int g = 0; g < 45; ++g) manifest.gene_names.push_back(absl::StrCat("g", g));
+  std::unique_ptr<VaeModel> model = MakeModel(manifest);
+  const CovariateCodes codes = Codes(9);
+  const torch::Tensor z = torch::randn({9, kLatent}, at::detail::createCPUGenerator(3), torch::kFloat32);
+  DenseMatrix latent(9, kLatent);
+  std::memcpy(latent.values.data(), z.data_ptr<float>(), latent.values.size() * sizeof(float));
+  const absl::StatusOr<DenseMatrix> decoded = model->Decode(latent, codes, {});
+  ASSERT_TRUE(decoded.ok()) << decoded.status();
+  const absl::StatusOr<DenseMatrix> means = model->Generate(9, codes, 3, 0.0f, false);
+  ASSERT_TRUE(means.ok()) << means.status();
+  ASSERT_EQ(means->cols, 45);
+  for (size_t i = 0; i < means->values.size(); ++i) {
+    EXPECT_NEAR(means->values[i], decoded->values[i], 1e-4f * (1.0f + std::abs(decoded->values[i]))) << i;
+  }
+  // Batched behind one other cell, the 9 cells fall into other blocks of 4 rows (rows 1-9 of the batch);
+  // they come out the same, bit for bit.
+  const CovariateCodes one = Codes(1);
+  std::vector<GenerativeModel::GenerateCall> calls = {{1, &one, 4, 0.0f, false}, {9, &codes, 3, 0.0f, false}};
+  const std::vector<absl::StatusOr<DenseMatrix>> batched = model->GenerateBatch(calls);
+  ASSERT_TRUE(batched[1].ok()) << batched[1].status();
+  EXPECT_EQ(batched[1]->values, means->values);
 }
 
 TEST(VaeModelTest, LatentArithmeticWithSameConditionIsReconstruction) {
