@@ -126,7 +126,7 @@ absl::StatusOr<CovariateCodes> ToCovariateCodes(
     const ModelManifest& manifest, const google::protobuf::RepeatedPtrField<v1::CovariateColumn>& proto,
     int64_t rows, const std::map<std::string, std::string>& overrides) {
   GENAILAB_ASSIGN_OR_RETURN(auto columns, CovariatesFromProto(proto, rows, "covariates"));
-  const std::vector<CovariateSpec> specs = NetworkCovariates(manifest);
+  const std::vector<CovariateSpec>& specs = NetworkCovariates(manifest);
   if (specs.empty()) return CovariateCodes();
   for (const auto& entry : overrides) {
     columns[entry.first] = std::vector<std::string>(static_cast<size_t>(rows), entry.second);
@@ -477,7 +477,7 @@ absl::StatusOr<GenerativeCore::GeneratePlan> GenerativeCore::PlanGenerate(const 
     return absl::InvalidArgumentError(absl::StrCat(
         "library_size must be 0 (training median) or positive, got ", request.library_size()));
   }
-  const std::vector<CovariateSpec> specs = NetworkCovariates(manifest);
+  const std::vector<CovariateSpec>& specs = NetworkCovariates(manifest);
   int64_t total = 0;
   CovariateCodes codes(specs.size());
   for (int g = 0; g < request.groups_size(); ++g) {

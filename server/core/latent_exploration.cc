@@ -110,7 +110,7 @@ absl::StatusOr<v1::InterpolateResponse> LatentExplorer::Interpolate(const v1::In
   GENAILAB_RETURN_IF_ERROR(CheckSteps(request.steps()));
   const GenerativeModel& model = *servable->model;
   const ModelManifest& manifest = model.manifest();
-  const std::vector<CovariateSpec> specs = NetworkCovariates(manifest);
+  const std::vector<CovariateSpec>& specs = NetworkCovariates(manifest);
   GENAILAB_ASSIGN_OR_RETURN(const std::vector<double> fractions, EvenlySpaced(0.0, 1.0, request.steps()));
   GENAILAB_ASSIGN_OR_RETURN(const std::vector<float> library, LibrarySizes(request.library_size(), request.steps()));
   DenseMatrix latents, expression;

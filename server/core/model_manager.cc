@@ -89,9 +89,9 @@ absl::Status WarmUp(const GenerativeModel& model) {
 
 }  // namespace
 
-std::vector<CovariateSpec> NetworkCovariates(const ModelManifest& manifest) {
-  if (manifest.model_type == "vae") return {};
-  return manifest.covariates;
+const std::vector<CovariateSpec>& NetworkCovariates(const ModelManifest& manifest) {
+  static const std::vector<CovariateSpec>* const kNone = new std::vector<CovariateSpec>();
+  return manifest.model_type == "vae" ? *kNone : manifest.covariates;
 }
 
 absl::Status ServableModel::Submit(std::unique_ptr<BatchTask>& task) const {

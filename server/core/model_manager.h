@@ -103,8 +103,10 @@ struct VersionInfo {
 };
 
 // The covariates a model's network is conditioned on: every manifest covariate of a conditional model,
-// none of a plain "vae" (whose manifest may still list the condition's vocabulary).
-std::vector<CovariateSpec> NetworkCovariates(const ModelManifest& manifest);
+// none of a plain "vae" (whose manifest may still list the condition's vocabulary). A reference into
+// `manifest` (or to an empty list), valid as long as it is: requests read it without copying the
+// covariates' names and values.
+const std::vector<CovariateSpec>& NetworkCovariates(const ModelManifest& manifest);
 
 // Loads the version folder `directory` onto `device`. LoadCheckpoint (models/checkpoint.h) is the
 // production loader; tests inject fakes.
