@@ -36,6 +36,18 @@ def main(results_path, json_path, md_path):
         cpu = server_cpu(run)
         return run["cells_per_second"] * run["seconds"] / cpu if run and cpu and run.get("seconds") else None
 
+    def cpu_per_cell(run, cpu):
+        cells = run["cells_per_second"] * run["seconds"] if run and run.get("seconds") else 0
+        return cpu / cells if cpu is not None and cells else None
+
+    def zero_cost_bound(server_run, limit_run):
+        """The 1024-cell ratio that a server costing nothing beyond the forward pass would reach if it shared
+        the limit's cores with this load generator: F / (F + L), with F the limit's CPU per cell and L the
+        load generator's (its serialization and the kernel's sends it pays for)."""
+        forward = cpu_per_cell(limit_run, server_cpu(limit_run))
+        load = cpu_per_cell(server_run, (server_run or {}).get("cpu_seconds", {}).get("self"))
+        return forward / (forward + load) if forward is not None and load is not None else None
+
     def quotient(a, b):
         return a / b if a is not None and b else None
 
@@ -87,6 +99,10 @@ def main(results_path, json_path, md_path):
             ("1024-cell: cells per server CPU-second, genailab / in-process limit",
              lambda k: quotient(cells_per_cpu_second(run("genailab", 1024, "closed", k)),
                                 cells_per_cpu_second(run("inprocess", 1024, "inprocess", k))), "(info)", None),
+            ("1024-cell: the same ratio for a server with no cost beyond the forward pass, sharing the cores "
+             "with this load generator",
+             lambda k: zero_cost_bound(run("genailab", 1024, "closed", k), run("inprocess", 1024, "inprocess", k)),
+             "(info)", None),
             ("1-cell at half the saturated rate: p99 / p50 latency",
              lambda k: tail(run("genailab", 1, "open", k)), "< 3", ("<", 3.0)),
             ("1-cell, no-op server (callback API) at the same rate: p99 / p50 latency",
