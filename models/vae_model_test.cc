@@ -189,6 +189,25 @@ TEST(VaeModelTest, GenerateIsSeededPerCall) {
   EXPECT_EQ(generated->cols, kGenes);
 }
 
+// Generate's own (row-independent) decoder computes what the module's decoder computes: Generate's means
+// for `seed` against Decode of the latents it draws (drawn here as it draws them). Returns the means.
+DenseMatrix ExpectGeneratedMeansDecodeTheirLatents(const VaeModel& model, const CovariateCodes& codes, uint64_t seed) {
+  const int64_t n = static_cast<int64_t>(codes.front().size());
+  const torch::Tensor z = torch::randn({n, kLatent}, at::detail::createCPUGenerator(seed), torch::kFloat32);
+  DenseMatrix latent(n, kLatent);
+  std::memcpy(latent.values.data(), z.data_ptr<float>(), latent.values.size() * sizeof(float));
+  const absl::StatusOr<DenseMatrix> decoded = model.Decode(latent, codes, {});
+  const absl::StatusOr<DenseMatrix> means = model.Generate(n, codes, seed, 0.0f, false);
+  EXPECT_TRUE(decoded.ok()) << decoded.status();
+  EXPECT_TRUE(means.ok()) << means.status();
+  if (!decoded.ok() || !means.ok()) return DenseMatrix();
+  EXPECT_EQ(means->values.size(), decoded->values.size());
+  for (size_t i = 0; i < means->values.size() && i < decoded->values.size(); ++i) {
+    EXPECT_NEAR(means->values[i], decoded->values[i], 1e-4f * (1.0f + std::abs(decoded->values[i]))) << i;
+  }
+  return *means;
+}
+
 TEST(VaeModelTest, GenerateBatchGivesEveryCallItsCellsAlone) {
   for (const char* likelihood : {"negative_binomial", "gaussian"}) {
     SCOPED_TRACE(likelihood);
@@ -217,18 +236,7 @@ TEST(VaeModelTest, GenerateBatchGivesEveryCallItsCellsAlone) {
     // Same seed and arguments, same cells; another seed, other cells.
     EXPECT_EQ(batched[0]->values, batched[5]->values);
     EXPECT_NE(batched[1]->values, batched[6]->values);
-    // Generate's own (row-independent) decoder computes what the module's decoder computes: decode the
-    // same latents (drawn as Generate draws them) with Decode.
-    const torch::Tensor z = torch::randn({64, kLatent}, at::detail::createCPUGenerator(5), torch::kFloat32);
-    DenseMatrix latent(64, kLatent);
-    std::memcpy(latent.values.data(), z.data_ptr<float>(), latent.values.size() * sizeof(float));
-    const absl::StatusOr<DenseMatrix> decoded = model->Decode(latent, c64, {});
-    ASSERT_TRUE(decoded.ok()) << decoded.status();
-    const absl::StatusOr<DenseMatrix> means = model->Generate(64, c64, 5, 0.0f, false);
-    ASSERT_TRUE(means.ok()) << means.status();
-    for (size_t i = 0; i < means->values.size(); ++i) {
-      EXPECT_NEAR(means->values[i], decoded->values[i], 1e-4f * (1.0f + std::abs(decoded->values[i]))) << i;
-    }
+    ExpectGeneratedMeansDecodeTheirLatents(*model, c64, 5);
   }
 }
 
@@ -241,24 +249,15 @@ TEST(VaeModelTest, GenerateDecodesLayersOfEveryWidthAsTheModulesDecoder) {
   for (int g = 0; g < 45; ++g) manifest.gene_names.push_back(absl::StrCat("g", g));
   std::unique_ptr<VaeModel> model = MakeModel(manifest);
   const CovariateCodes codes = Codes(9);
-  const torch::Tensor z = torch::randn({9, kLatent}, at::detail::createCPUGenerator(3), torch::kFloat32);
-  DenseMatrix latent(9, kLatent);
-  std::memcpy(latent.values.data(), z.data_ptr<float>(), latent.values.size() * sizeof(float));
-  const absl::StatusOr<DenseMatrix> decoded = model->Decode(latent, codes, {});
-  ASSERT_TRUE(decoded.ok()) << decoded.status();
-  const absl::StatusOr<DenseMatrix> means = model->Generate(9, codes, 3, 0.0f, false);
-  ASSERT_TRUE(means.ok()) << means.status();
-  ASSERT_EQ(means->cols, 45);
-  for (size_t i = 0; i < means->values.size(); ++i) {
-    EXPECT_NEAR(means->values[i], decoded->values[i], 1e-4f * (1.0f + std::abs(decoded->values[i]))) << i;
-  }
+  const DenseMatrix means = ExpectGeneratedMeansDecodeTheirLatents(*model, codes, 3);
+  ASSERT_EQ(means.cols, 45);
   // Batched behind one other cell, the 9 cells fall into other blocks of 4 rows (rows 1-9 of the batch);
   // they come out the same, bit for bit.
   const CovariateCodes one = Codes(1);
   std::vector<GenerativeModel::GenerateCall> calls = {{1, &one, 4, 0.0f, false}, {9, &codes, 3, 0.0f, false}};
   const std::vector<absl::StatusOr<DenseMatrix>> batched = model->GenerateBatch(calls);
   ASSERT_TRUE(batched[1].ok()) << batched[1].status();
-  EXPECT_EQ(batched[1]->values, means->values);
+  EXPECT_EQ(batched[1]->values, means.values);
 }
 
 TEST(VaeModelTest, LatentArithmeticWithSameConditionIsReconstruction) {
