@@ -1,7 +1,9 @@
 // serving_load: a load generator for genailab.v1.GenerativeService. It asks --info_target for the
 // model's genes and covariates (GetModel), builds one request shape (Encode of --cells cells, or Generate
 // of --cells cells, under each covariate's first value), then runs LoadGenerator against --target over
-// --channels connections and prints one JSON object:
+// --channels connections and prints one JSON object. --rpc=v2_encode / v2_generate send the same requests
+// as KServe v2 ModelInfer calls (raw_input_contents, as Triton's clients send them; tensor conventions in
+// server/kserve/README.md), for comparing the Open Inference Protocol path with the native one:
 //   {"label":..., "rpc":..., "cells":..., "mode":"closed"|"open", "concurrency":C, "rate":R,
 //    "requests_per_second":..., "cells_per_second":..., "p50_ms":..., "p90_ms":..., "p99_ms":...,
 //    "seconds":..., "completed":..., "failed":..., "first_error":..., "cpu_seconds": {"self": S, "<pid>": P, ...}}
@@ -29,12 +31,14 @@
 #include "genailab/v1/generative_service.grpc.pb.h"
 #include "google/protobuf/arena.h"
 #include "grpcpp/grpcpp.h"
+#include "kserve/grpc_predict_v2.grpc.pb.h"
 #include "nlohmann/json.hpp"
 
 ABSL_FLAG(std::string, target, "127.0.0.1:50051", "Server under load.");
 ABSL_FLAG(std::string, info_target, "", "Server to ask GetModel (default --target).");
 ABSL_FLAG(std::string, model, "", "Model name.");
-ABSL_FLAG(std::string, rpc, "encode", "encode or generate.");
+ABSL_FLAG(std::string, rpc, "encode",
+          "encode or generate (genailab.v1), or v2_encode or v2_generate (KServe v2 ModelInfer, same requests).");
 ABSL_FLAG(int64_t, cells, 1, "Cells per request.");
 ABSL_FLAG(int, concurrency, 0, "Closed loop: calls in flight.");
 ABSL_FLAG(double, rate, 0, "Open loop: calls per second.");
@@ -93,6 +97,55 @@ v1::GenerateRequest MakeGenerate(const v1::ModelInfo& info, int64_t cells) {
   return request;
 }
 
+// KServe v2 BYTES elements in the raw encoding: a 4-byte little-endian length, then the bytes.
+void AppendRawBytes(const std::string& element, std::string* raw) {
+  const uint32_t length = static_cast<uint32_t>(element.size());
+  for (int i = 0; i < 4; ++i) raw->push_back(static_cast<char>((length >> (8 * i)) & 0xff));
+  raw->append(element);
+}
+
+// One BYTES input of `n` copies of `value`, with its raw contents.
+void AddBytesInput(const std::string& name, const std::string& value, int64_t n,
+                   inference::ModelInferRequest* request) {
+  auto* input = request->add_inputs();
+  input->set_name(name);
+  input->set_datatype("BYTES");
+  input->add_shape(n);
+  std::string* raw = request->add_raw_input_contents();
+  for (int64_t i = 0; i < n; ++i) AppendRawBytes(value, raw);
+}
+
+// MakeEncode's request as a v2 ModelInfer: "cells" FP32 [cells, genes] and one BYTES input per covariate.
+inference::ModelInferRequest MakeV2Encode(const v1::EncodeRequest& encode) {
+  inference::ModelInferRequest request;
+  request.set_model_name(encode.model().name());
+  (*request.mutable_parameters())["rpc"].set_string_param("encode");
+  auto* cells = request.add_inputs();
+  cells->set_name("cells");
+  cells->set_datatype("FP32");
+  cells->add_shape(encode.cells().rows());
+  cells->add_shape(encode.cells().cols());
+  const auto& values = encode.cells().dense().values();
+  request.add_raw_input_contents()->assign(reinterpret_cast<const char*>(values.data()),
+                                           static_cast<size_t>(values.size()) * sizeof(float));
+  for (const v1::CovariateColumn& column : encode.covariates()) {
+    AddBytesInput(column.name(), column.values(0), column.values_size(), &request);
+  }
+  return request;
+}
+
+// MakeGenerate's request as a v2 ModelInfer: parameters n_cells and seed, one BYTES [1] input per covariate.
+inference::ModelInferRequest MakeV2Generate(const v1::GenerateRequest& generate) {
+  inference::ModelInferRequest request;
+  request.set_model_name(generate.model().name());
+  auto& parameters = *request.mutable_parameters();
+  parameters["rpc"].set_string_param("generate");
+  parameters["n_cells"].set_int64_param(generate.groups(0).n_cells());
+  parameters["seed"].set_int64_param(static_cast<int64_t>(generate.seed()));
+  for (const auto& [name, value] : generate.groups(0).covariates()) AddBytesInput(name, value, 1, &request);
+  return request;
+}
+
 std::chrono::system_clock::time_point Deadline() {
   return std::chrono::system_clock::now() +
          std::chrono::duration_cast<std::chrono::system_clock::duration>(
@@ -125,14 +178,18 @@ int Run() {
     return 1;
   }
   const int64_t cells = absl::GetFlag(FLAGS_cells);
+  // One connection per channel; each carries both APIs' stubs.
   std::vector<std::unique_ptr<v1::GenerativeService::Stub>> stubs;
+  std::vector<std::unique_ptr<inference::GRPCInferenceService::Stub>> v2_stubs;
   for (int i = 0; i < std::max(1, absl::GetFlag(FLAGS_channels)); ++i) {
     grpc::ChannelArguments arguments;
     arguments.SetInt("grpc.use_local_subchannel_pool", 1);  // A connection per channel.
     arguments.SetMaxReceiveMessageSize(-1);
     arguments.SetMaxSendMessageSize(-1);
-    stubs.push_back(v1::GenerativeService::NewStub(
-        grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), arguments)));
+    const std::shared_ptr<grpc::Channel> channel =
+        grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), arguments);
+    stubs.push_back(v1::GenerativeService::NewStub(channel));
+    v2_stubs.push_back(inference::GRPCInferenceService::NewStub(channel));
   }
   auto next_stub = std::make_shared<std::atomic<uint64_t>>(0);
   v1::EncodeRequest encode = MakeEncode(*info, cells);
@@ -162,8 +219,20 @@ int Run() {
         done(status.ok() ? std::string() : absl::StrCat(status.error_code(), ": ", status.error_message()));
       });
     };
+  } else if (rpc == "v2_encode" || rpc == "v2_generate") {
+    auto v2_request = std::make_shared<inference::ModelInferRequest>(rpc == "v2_encode" ? MakeV2Encode(encode)
+                                                                                        : MakeV2Generate(generate));
+    issue = [&, v2_request](LoadGenerator::Done done) {
+      auto* call = new Call<inference::ModelInferRequest, inference::ModelInferResponse>;
+      call->context.set_deadline(Deadline());
+      inference::GRPCInferenceService::Stub* stub = v2_stubs[(*next_stub)++ % v2_stubs.size()].get();
+      stub->async()->ModelInfer(&call->context, v2_request.get(), call->response, [call, done](grpc::Status status) {
+        delete call;
+        done(status.ok() ? std::string() : absl::StrCat(status.error_code(), ": ", status.error_message()));
+      });
+    };
   } else {
-    std::cerr << "--rpc must be encode or generate\n";
+    std::cerr << "--rpc must be encode, generate, v2_encode or v2_generate\n";
     return 2;
   }
   LoadGenerator::Options options;

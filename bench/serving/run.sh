@@ -81,6 +81,8 @@ peer="127.0.0.1:$(wait_port "$work/python.port")"
 # The same servers, loaded with omit_column_names set (responses without gene / latent names).
 pid_of[genailab_lean]=${pid_of[genailab]}
 pid_of[python_lean]=${pid_of[python]}
+# The same server through its KServe v2 endpoint (ModelInfer with the same requests).
+pid_of[genailab_v2]=${pid_of[genailab]}
 
 results="$work/results.jsonl"
 round=1
@@ -107,6 +109,8 @@ for rpc in encode generate; do
   echo "== $rpc: 1-cell requests with omit_column_names, closed loop at concurrency 64"
   load genailab_lean "$genailab" "$rpc" 1 --concurrency=64 --omit_column_names
   load python_lean "$peer" "$rpc" 1 --concurrency=64 --omit_column_names
+  echo "== $rpc: 1-cell requests as KServe v2 ModelInfer calls, closed loop at concurrency 64"
+  load genailab_v2 "$genailab" "v2_$rpc" 1 --concurrency=64
   echo "== $rpc: 1024-cell requests, closed loop at concurrency 4, and the in-process limit on 2 threads"
   load genailab "$genailab" "$rpc" 1024 --concurrency=4
   load python "$peer" "$rpc" 1024 --concurrency=4
