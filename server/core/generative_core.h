@@ -126,12 +126,17 @@ class GenerativeCore {
   // versions with their states.
   static void FillModelInfo(const ServableModel& servable, const ModelManager* manager, v1::ModelInfo* info);
 
+  // The served version `spec` names (version 0 = the newest), as every RPC above resolves it: for
+  // adapters of other protocols that need a model's genes and shapes per call without GetModel's full
+  // description. INVALID_ARGUMENT for a missing or malformed name or a negative version, NOT_FOUND for a
+  // model or version that is not served.
+  absl::StatusOr<std::shared_ptr<const ServableModel>> ResolveModel(const v1::ModelSpec& spec) const;
+
   const Options& options() const { return options_; }
 
  private:
   GenerativeCore(ModelManager* manager, Options options) : manager_(manager), options_(options) {}
 
-  absl::StatusOr<std::shared_ptr<const ServableModel>> ResolveModel(const v1::ModelSpec& spec) const;
   // INVALID_ARGUMENT naming `field` unless 0 < cells <= max_cells_per_request.
   absl::Status CheckCellCount(int64_t cells, const std::string& field) const;
 

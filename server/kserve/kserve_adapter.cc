@@ -5,6 +5,7 @@
 #include <map>
 #include <memory>
 #include <set>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -15,6 +16,9 @@
 #include "common/status_macros.h"
 #include "data/matrix.h"
 #include "data/matrix_codec.h"
+#include "google/protobuf/arena.h"
+#include "models/model_manifest.h"
+#include "server/core/model_manager.h"
 #include "server/core/request_completion.h"
 
 namespace genailab {
@@ -403,22 +407,31 @@ absl::Status KServeAdapter::StartModelInfer(const ModelInferRequest& request, co
   spec.set_name(request.model_name());
   GENAILAB_ASSIGN_OR_RETURN(const int64_t version, ParseVersion(request.model_version(), "model_version"));
   spec.set_version(version);
-  v1::GetModelRequest get;
-  *get.mutable_model() = spec;
-  GENAILAB_ASSIGN_OR_RETURN(const v1::GetModelResponse model, core_->GetModel(get, call));
-  const v1::ModelInfo& info = model.model();
-  const std::vector<std::string> genes(info.gene_names().begin(), info.gene_names().end());
+  // The genes and shapes of the version the request names; the core resolves the spec again when it
+  // runs the call, and matches the genes by name, so a version swapped in between is still served right.
+  GENAILAB_ASSIGN_OR_RETURN(const std::shared_ptr<const ServableModel> servable, core_->ResolveModel(spec));
+  const ModelManifest& manifest = servable->model->manifest();
+  const std::vector<std::string>& genes = manifest.gene_names;
   GENAILAB_ASSIGN_OR_RETURN(TensorMap tensors, DecodeInputs(request));
+  // The genailab.v1 request built below lives on this arena: its gene names are hundreds of short
+  // strings, which the arena takes from one block (on this stack frame for small requests) and drops at
+  // once. The core reads the request only while it is being started.
+  char first_block[16 * 1024];
+  google::protobuf::ArenaOptions arena_options;
+  arena_options.initial_block = first_block;
+  arena_options.initial_block_size = sizeof(first_block);
+  google::protobuf::Arena arena(arena_options);
 
   response->set_model_name(request.model_name());
   response->set_id(request.id());
   auto writer = std::make_shared<OutputWriter>(request, response);
 
   if (rpc == "encode" || rpc == "predict_perturbation") {
-    GENAILAB_ASSIGN_OR_RETURN(const DenseMatrix cells, TakeMatrix(&tensors, kCells, info.gene_names_size()));
+    GENAILAB_ASSIGN_OR_RETURN(const DenseMatrix cells,
+                              TakeMatrix(&tensors, kCells, static_cast<int64_t>(genes.size())));
     GENAILAB_ASSIGN_OR_RETURN(auto covariates, TakeCovariates(&tensors, cells.rows));
     if (rpc == "encode") {
-      v1::EncodeRequest encode;
+      auto& encode = *google::protobuf::Arena::CreateMessage<v1::EncodeRequest>(&arena);
       *encode.mutable_model() = spec;
       encode.set_omit_column_names(true);  // the v2 outputs carry no names
       MatrixToProto(cells, genes, /*sparse=*/false, encode.mutable_cells());
@@ -438,7 +451,7 @@ absl::Status KServeAdapter::StartModelInfer(const ModelInferRequest& request, co
           std::move(writer), response, std::move(done));
       return absl::OkStatus();
     }
-    v1::PredictPerturbationRequest predict;
+    auto& predict = *google::protobuf::Arena::CreateMessage<v1::PredictPerturbationRequest>(&arena);
     *predict.mutable_model() = spec;
     predict.set_omit_column_names(true);  // the v2 outputs carry no names
     MatrixToProto(cells, genes, /*sparse=*/false, predict.mutable_cells());
@@ -468,11 +481,11 @@ absl::Status KServeAdapter::StartModelInfer(const ModelInferRequest& request, co
     return absl::OkStatus();
   }
   if (rpc == "decode") {
-    GENAILAB_ASSIGN_OR_RETURN(const DenseMatrix latent, TakeMatrix(&tensors, kLatent, info.latent_dim()));
+    GENAILAB_ASSIGN_OR_RETURN(const DenseMatrix latent, TakeMatrix(&tensors, kLatent, manifest.latent_dim));
     GENAILAB_ASSIGN_OR_RETURN(const std::vector<float> library_size,
                               TakeOptionalVector(&tensors, kLibrarySize, latent.rows));
     GENAILAB_ASSIGN_OR_RETURN(auto covariates, TakeCovariates(&tensors, latent.rows));
-    v1::DecodeRequest decode;
+    auto& decode = *google::protobuf::Arena::CreateMessage<v1::DecodeRequest>(&arena);
     *decode.mutable_model() = spec;
     decode.set_omit_column_names(true);  // the v2 outputs carry no names
     MatrixToProto(latent, {}, /*sparse=*/false, decode.mutable_latent());
@@ -492,7 +505,7 @@ absl::Status KServeAdapter::StartModelInfer(const ModelInferRequest& request, co
   }
   if (rpc == "generate") {
     GENAILAB_ASSIGN_OR_RETURN(auto covariates, TakeCovariates(&tensors, 1));
-    v1::GenerateRequest generate;
+    auto& generate = *google::protobuf::Arena::CreateMessage<v1::GenerateRequest>(&arena);
     *generate.mutable_model() = spec;
     generate.set_omit_column_names(true);  // the v2 outputs carry no names
     v1::GenerationGroup* group = generate.add_groups();
