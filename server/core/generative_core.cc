@@ -83,8 +83,9 @@ const std::vector<std::string>& ResponseColumnNames(bool omit, const std::vector
 absl::StatusOr<ModelInput> ToModelInput(const ModelManifest& manifest, const v1::Matrix& cells,
                                         const v1::GeneMatching& gene_matching) {
   const double target_sum = manifest.preprocessing.normalize_total;
+  const bool in_model_order = SameNames(cells.column_names(), manifest.gene_names);
   if (cells.storage_case() == v1::Matrix::kDense && target_sum > 0 && manifest.preprocessing.log1p &&
-      SameNames(cells.column_names(), manifest.gene_names)) {
+      in_model_order) {
     // The usual request: dense values of the model's genes in its order, for a model trained on
     // normalize_total + log1p. One pass reads them where the message holds them, checks them and writes
     // the model's input, with the same result and errors as the general path below.
@@ -99,9 +100,9 @@ absl::StatusOr<ModelInput> ToModelInput(const ModelManifest& manifest, const v1:
   }
   GENAILAB_ASSIGN_OR_RETURN(DenseMatrix request, MatrixFromProto(cells, "cells"));
   ModelInput input;
-  if (SameNames(cells.column_names(), manifest.gene_names)) {
-    // The usual case: the request names the model's genes in the model's order. Matching would be the
-    // identity, so skip building the matcher (a hash map of every gene name, per request).
+  if (in_model_order) {
+    // The request names the model's genes in the model's order (CSR, or other preprocessing). Matching
+    // would be the identity, so skip building the matcher (a hash map of every gene name, per request).
     input.x = std::move(request);
   } else {
     GeneMatchingOptions options;
