@@ -33,6 +33,7 @@
 #include "grpcpp/grpcpp.h"
 #include "kserve/grpc_predict_v2.grpc.pb.h"
 #include "nlohmann/json.hpp"
+#include "server/kserve/raw_bytes.h"
 
 ABSL_FLAG(std::string, target, "127.0.0.1:50051", "Server under load.");
 ABSL_FLAG(std::string, info_target, "", "Server to ask GetModel (default --target).");
@@ -95,13 +96,6 @@ v1::GenerateRequest MakeGenerate(const v1::ModelInfo& info, int64_t cells) {
   for (const auto& covariate : info.covariates()) (*group->mutable_covariates())[covariate.name()] = covariate.values(0);
   request.set_seed(1);
   return request;
-}
-
-// KServe v2 BYTES elements in the raw encoding: a 4-byte little-endian length, then the bytes.
-void AppendRawBytes(const std::string& element, std::string* raw) {
-  const uint32_t length = static_cast<uint32_t>(element.size());
-  for (int i = 0; i < 4; ++i) raw->push_back(static_cast<char>((length >> (8 * i)) & 0xff));
-  raw->append(element);
 }
 
 // One BYTES input of `n` copies of `value`, with its raw contents.
