@@ -307,15 +307,16 @@ bool KServeAdapter::ServerReady(const CallContext& call) const {
 }
 
 absl::StatusOr<bool> KServeAdapter::ModelReady(const std::string& name, const std::string& version,
-                                               const CallContext& call) const {
-  v1::GetModelRequest request;
-  request.mutable_model()->set_name(name);
+                                               const CallContext&) const {
+  v1::ModelSpec spec;
+  spec.set_name(name);
   GENAILAB_ASSIGN_OR_RETURN(const int64_t number, ParseVersion(version, "version"));
-  request.mutable_model()->set_version(number);
-  absl::StatusOr<v1::GetModelResponse> model = core_->GetModel(request, call);
-  if (model.ok()) return true;
-  if (model.status().code() == absl::StatusCode::kNotFound) return false;
-  return model.status();
+  spec.set_version(number);
+  // A readiness probe: resolving the version is the whole answer (no model description is built).
+  absl::StatusOr<std::shared_ptr<const ServableModel>> servable = core_->ResolveModel(spec);
+  if (servable.ok()) return true;
+  if (servable.status().code() == absl::StatusCode::kNotFound) return false;
+  return servable.status();
 }
 
 absl::StatusOr<inference::ModelMetadataResponse> KServeAdapter::ModelMetadata(
