@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/match.h"
 #include "common/status_macros.h"
+#include "models/row_linear.h"
 
 namespace genailab {
 namespace {
@@ -41,83 +42,19 @@ const LatentConditionMean* FindLatentMean(const ModelManifest& manifest, const s
   return nullptr;
 }
 
-// --- The row-independent decoder of Generate -------------------------------------------------------
-//
-// BLAS kernels change their summation order with the shape of the call (OpenBLAS picks other kernels for
-// a row that ends a panel, for small matrices, and splits work differently across threads), so a row
-// decoded with company can differ in the last bit from the same row decoded alone. Generate promises the
-// same cells for the same seed whatever a request is batched with, so its decoder's linear layers use
-// RowLinear below: every output is bias + x[0]*w[0] + x[1]*w[1] + ... in that order, one multiply and
-// one add each (no fused multiply-add, fp-contract off), whichever vector width computes it. Row i of
-// the result therefore depends on row i of the input only. LayerNorm, ReLU, softmax and the embedding
-// lookups are row-wise in torch already.
-
-// Columns [c0, c0 + kBlocks * kWidth) of rows [r0, r0 + rows) (rows <= 4), of which the first
-// (kBlocks - 1) * kWidth + last_lanes are stored (the rest of a tail block lies in wt's padding).
-template <int kWidth, int kBlocks>
-__attribute__((always_inline, optimize("fp-contract=off"))) inline void RowLinearBlock(
-    const float* x, int64_t r0, int64_t rows, int64_t in, const float* wt, int64_t stride, const float* bias,
-    int64_t out, int64_t c0, int64_t last_lanes, float* y) {
-  typedef float V __attribute__((vector_size(kWidth * sizeof(float))));
-  constexpr int kRows = 4;
-  const float* xr[kRows];
-  // Missing rows repeat the last one (computed, never stored).
-  for (int r = 0; r < kRows; ++r) xr[r] = x + (r0 + std::min<int64_t>(r, rows - 1)) * in;
-  V acc[kRows][kBlocks];
-  for (int b = 0; b < kBlocks; ++b) {
-    V bias_block;
-    std::memcpy(&bias_block, bias + c0 + b * kWidth, sizeof(V));
-    for (int r = 0; r < kRows; ++r) acc[r][b] = bias_block;
-  }
-  for (int64_t p = 0; p < in; ++p) {
-    V w[kBlocks];
-    for (int b = 0; b < kBlocks; ++b) std::memcpy(&w[b], wt + p * stride + c0 + b * kWidth, sizeof(V));
-    for (int r = 0; r < kRows; ++r) {
-      const float xv = xr[r][p];
-      for (int b = 0; b < kBlocks; ++b) acc[r][b] = acc[r][b] + xv * w[b];
-    }
-  }
-  for (int64_t r = 0; r < rows; ++r) {
-    for (int b = 0; b < kBlocks; ++b) {
-      const int64_t lanes = b + 1 < kBlocks ? kWidth : last_lanes;
-      std::memcpy(y + (r0 + r) * out + c0 + b * kWidth, &acc[r][b], static_cast<size_t>(lanes) * sizeof(float));
-    }
-  }
-}
-
-// y (rows x out) = x (rows x in) * wt + bias, row-independent (above). wt is the transposed weight, in x
-// out with rows of `stride` >= RoundUpToLanes(out) floats, and bias has `stride` floats: the columns
-// past `out` are padding, computed by the last vector block but never stored, so every column takes the
-// vector path (a scalar column would be one serial chain of `in` additions per row).
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#endif
-__attribute__((optimize("fp-contract=off"))) void RowLinear(const float* x, int64_t rows, int64_t in,
-                                                           const float* wt, int64_t stride, const float* bias,
-                                                           int64_t out, float* y) {
-  for (int64_t r0 = 0; r0 < rows; r0 += 4) {
-    const int64_t n = std::min<int64_t>(4, rows - r0);
-    int64_t c = 0;
-    for (; c + 32 <= out; c += 32) RowLinearBlock<16, 2>(x, r0, n, in, wt, stride, bias, out, c, 16, y);
-    for (; c < out; c += 8) {
-      RowLinearBlock<8, 1>(x, r0, n, in, wt, stride, bias, out, c, std::min<int64_t>(8, out - c), y);
-    }
-  }
-}
-
-// The padded row length RowLinear needs for `out` columns.
-int64_t RoundUpToLanes(int64_t out) { return (out + 7) / 8 * 8; }
-
 }  // namespace
 
-// The decoder of a CPU VaeModule as a list of row-wise steps (see RowLinear above), with copies of the
-// weights that the linear layers need transposed.
+// The row-independent decoder of Generate. Generate promises the same cells for the same seed whatever
+// a request is batched with, so the decoder of a CPU VaeModule runs as a list of row-wise steps: its
+// linear layers use RowLinear (models/row_linear.h), whose row i depends on input row i only, with
+// padded copies of their transposed weights; LayerNorm, ReLU, softmax and the embedding lookups are
+// row-wise in torch already.
 struct VaeModel::ExactDecoder {
   struct Step {
     enum Kind { kLinear, kLayerNorm, kRelu } kind = kLinear;
     int64_t in = 0;
     int64_t out = 0;
-    int64_t stride = 0;       // RoundUpToLanes(out)
+    int64_t stride = 0;       // RowLinearStride(out)
     std::vector<float> wt;    // in x stride: the transposed weight, zero-padded
     std::vector<float> bias;  // stride, zero-padded
     mutable torch::nn::LayerNorm norm{nullptr};  // forward() is not const; eval-mode forward is pure
@@ -135,7 +72,7 @@ struct VaeModel::ExactDecoder {
     const torch::Tensor weight = linear.weight.detach().to(torch::kCPU, torch::kFloat32);
     step.out = weight.size(0);
     step.in = weight.size(1);
-    step.stride = RoundUpToLanes(step.out);
+    step.stride = RowLinearStride(step.out);
     const torch::Tensor wt = weight.t().contiguous();
     step.wt.assign(static_cast<size_t>(step.in * step.stride), 0.0f);
     for (int64_t p = 0; p < step.in; ++p) {
