@@ -8,16 +8,15 @@ namespace {
 
 constexpr int64_t kWidestVector = 16;
 
-// Rows [r0, r0 + rows) (rows <= kRows) and columns [c0, c0 + kBlocks * kWidth), of which the first
+// Rows [r0, r0 + kRows) and columns [c0, c0 + kBlocks * kWidth), of which the first
 // (kBlocks - 1) * kWidth + last_lanes are stored (the rest of a last block lies in wt's padding).
 template <int kWidth, int kBlocks, int kRows>
 __attribute__((always_inline, optimize("fp-contract=off"))) inline void Block(
-    const float* x, int64_t r0, int64_t rows, int64_t in, const float* wt, int64_t stride, const float* bias,
-    int64_t out, int64_t c0, int64_t last_lanes, float* y) {
+    const float* x, int64_t r0, int64_t in, const float* wt, int64_t stride, const float* bias, int64_t out,
+    int64_t c0, int64_t last_lanes, float* y) {
   typedef float V __attribute__((vector_size(kWidth * sizeof(float))));
   const float* xr[kRows];
-  // Missing rows repeat the last one (computed, never stored).
-  for (int r = 0; r < kRows; ++r) xr[r] = x + (r0 + std::min<int64_t>(r, rows - 1)) * in;
+  for (int r = 0; r < kRows; ++r) xr[r] = x + (r0 + r) * in;
   V acc[kRows][kBlocks];
   for (int b = 0; b < kBlocks; ++b) {
     V bias_block;
@@ -32,7 +31,7 @@ __attribute__((always_inline, optimize("fp-contract=off"))) inline void Block(
       for (int b = 0; b < kBlocks; ++b) acc[r][b] = acc[r][b] + xv * w[b];
     }
   }
-  for (int64_t r = 0; r < rows; ++r) {
+  for (int r = 0; r < kRows; ++r) {
     for (int b = 0; b < kBlocks; ++b) {
       const int64_t lanes = b + 1 < kBlocks ? kWidth : last_lanes;
       std::memcpy(y + (r0 + r) * out + c0 + b * kWidth, &acc[r][b], static_cast<size_t>(lanes) * sizeof(float));
@@ -40,22 +39,41 @@ __attribute__((always_inline, optimize("fp-contract=off"))) inline void Block(
   }
 }
 
-// The whole product in blocks of kRows rows x kBlocks vectors of kWidth floats; the columns left over
-// take single vectors, the last of them over the padding.
+// Rows [r0, r0 + kRows), every column: blocks of kBlocks vectors of kWidth floats, then single vectors for
+// the columns left over, the last of them over the padding.
+template <int kWidth, int kBlocks, int kRows>
+__attribute__((always_inline, optimize("fp-contract=off"))) inline void Rows(
+    const float* x, int64_t r0, int64_t in, const float* wt, int64_t stride, const float* bias, int64_t out,
+    float* y) {
+  int64_t c = 0;
+  for (; c + kBlocks * kWidth <= out; c += kBlocks * kWidth) {
+    Block<kWidth, kBlocks, kRows>(x, r0, in, wt, stride, bias, out, c, kWidth, y);
+  }
+  for (; c < out; c += kWidth) {
+    Block<kWidth, 1, kRows>(x, r0, in, wt, stride, bias, out, c, std::min<int64_t>(kWidth, out - c), y);
+  }
+}
+
+// The last n < kRows + 1 rows from r0, as one block of exactly n rows (no row is computed twice: a batch
+// of one cell costs one row).
+template <int kWidth, int kBlocks, int kRows>
+__attribute__((always_inline, optimize("fp-contract=off"))) inline void TailRows(
+    int64_t n, const float* x, int64_t r0, int64_t in, const float* wt, int64_t stride, const float* bias,
+    int64_t out, float* y) {
+  if constexpr (kRows > 1) {
+    if (n < kRows) return TailRows<kWidth, kBlocks, kRows - 1>(n, x, r0, in, wt, stride, bias, out, y);
+  }
+  Rows<kWidth, kBlocks, kRows>(x, r0, in, wt, stride, bias, out, y);
+}
+
+// The whole product: blocks of kRows rows, then one block of the rows left.
 template <int kWidth, int kBlocks, int kRows>
 __attribute__((always_inline, optimize("fp-contract=off"))) inline void Blocked(
     const float* x, int64_t rows, int64_t in, const float* wt, int64_t stride, const float* bias, int64_t out,
     float* y) {
-  for (int64_t r0 = 0; r0 < rows; r0 += kRows) {
-    const int64_t n = std::min<int64_t>(kRows, rows - r0);
-    int64_t c = 0;
-    for (; c + kBlocks * kWidth <= out; c += kBlocks * kWidth) {
-      Block<kWidth, kBlocks, kRows>(x, r0, n, in, wt, stride, bias, out, c, kWidth, y);
-    }
-    for (; c < out; c += kWidth) {
-      Block<kWidth, 1, kRows>(x, r0, n, in, wt, stride, bias, out, c, std::min<int64_t>(kWidth, out - c), y);
-    }
-  }
+  int64_t r0 = 0;
+  for (; r0 + kRows <= rows; r0 += kRows) Rows<kWidth, kBlocks, kRows>(x, r0, in, wt, stride, bias, out, y);
+  if (r0 < rows) TailRows<kWidth, kBlocks, kRows - 1>(rows - r0, x, r0, in, wt, stride, bias, out, y);
 }
 
 // The blockings (rows x vectors of accumulators per block) are the fastest of a few tried with

@@ -41,7 +41,7 @@ TEST(RowLinearTest, EveryKernelComputesEachOutputInTheReferenceOrder) {
   ASSERT_FALSE(kernels.empty());
   EXPECT_EQ(kernels.front(), RowLinearKernel::kBaseline);
   for (const RowLinearKernel kernel : kernels) {
-    for (const int64_t rows : {1, 3, 7, 13, 25}) {
+    for (const int64_t rows : {1, 2, 3, 5, 7, 11, 12, 13, 25}) {
       for (const int64_t in : {1, 5, 34}) {
         for (const int64_t out : {1, 5, 8, 15, 16, 31, 40, 45, 200}) {
           const int64_t stride = RowLinearStride(out);
@@ -52,7 +52,9 @@ TEST(RowLinearTest, EveryKernelComputesEachOutputInTheReferenceOrder) {
           std::vector<float> wt(static_cast<size_t>(in * stride), 0.0f);
           std::vector<float> bias(static_cast<size_t>(stride), 0.0f);
           for (int64_t p = 0; p < in; ++p) {
-            for (int64_t c = 0; c < out; ++c) wt[static_cast<size_t>(p * stride + c)] = Value(static_cast<uint32_t>(1000 + p * out + c));
+            for (int64_t c = 0; c < out; ++c) {
+              wt[static_cast<size_t>(p * stride + c)] = Value(static_cast<uint32_t>(1000 + p * out + c));
+            }
           }
           for (int64_t c = 0; c < out; ++c) bias[static_cast<size_t>(c)] = Value(static_cast<uint32_t>(99 + c));
           // Room past the output that must stay untouched.
