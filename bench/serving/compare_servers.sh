@@ -6,12 +6,14 @@
 #   git worktree add /tmp/old <commit> && (cd /tmp/old && bazel build //server:genailab-server //trainer:genailab-train)
 #   bench/serving/compare_servers.sh --old_bin=/tmp/old/bazel-bin [--rate=2000] [--rounds=2] [--out=FILE.jsonl]
 #       [--rpcs="encode generate"] [--cells=1] [--concurrency=64] [--genes=200] [--stream_cells=0] [--limit=RPC]
+#       [--omit_column_names]
 #
 # --rpcs: the RPCs to load (empty: none): encode, generate, or v2_encode / v2_generate (the same requests as
 # KServe v2 ModelInfer calls). --cells: cells per request. --genes: genes of the synthetic training data.
 # --stream_cells=N (> 0): each round also reads a GenerateStream of N cells three times with
 # stream_reader.py (a Python pipeline) from each build. --limit=encode|generate: each round also runs each
 # build's in-process limit (serving_limit, which --old_bin must then hold) on --cells-cell batches.
+# --omit_column_names: the requests ask for responses without gene or latent names.
 #
 # Each build serves a model trained by its own genailab-train on the same data; this checkout's
 # serving_load drives both and reports each server's CPU time. Prints one JSON line per measurement (label
@@ -20,7 +22,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 old_bin="" rate=2000 rounds=2 out=bench/results/serving_old_vs_new.jsonl rpcs="encode generate" stream_cells=0
-cells=1 concurrency=64 genes=200 limit=""
+cells=1 concurrency=64 genes=200 limit="" omit=()
 for arg in "$@"; do
   case "$arg" in
     --old_bin=*) old_bin="${arg#*=}" ;;
@@ -33,6 +35,7 @@ for arg in "$@"; do
     --concurrency=*) concurrency="${arg#*=}" ;;
     --genes=*) genes="${arg#*=}" ;;
     --limit=*) limit="${arg#*=}" ;;
+    --omit_column_names) omit=(--omit_column_names) ;;
     *) echo "compare_servers.sh: unknown argument $arg" >&2; exit 2 ;;
   esac
 done
@@ -76,7 +79,7 @@ for round in $(seq 1 "$rounds"); do
       for load in "${loads[@]}"; do
         "$new_bin/bench/serving/serving_load" --target="127.0.0.1:$port" --info_target="127.0.0.1:$port" \
           --model=bench_cvae --rpc="$rpc" --cells="$cells" --duration_s=5 --warmup_s=1 --label="$which" \
-          --cpu_pids="$pid" "$load" |
+          --cpu_pids="$pid" "$load" "${omit[@]}" |
           record
       done
     done
@@ -102,8 +105,8 @@ for line in open(sys.argv[1]):
     cpu = {k: v for k, v in r.get("cpu_seconds", {}).items() if k != "self" or r["mode"] == "inprocess"}
     done = r["requests_per_second"] * r.get("seconds", 0)
     us = f"{1e6 * next(iter(cpu.values())) / done:.1f}" if cpu and done else "-"
-    key = (r["rpc"], r["cells"], r["mode"], r["label"])
+    key = (r["rpc"] + (" lean" if r.get("omit_column_names") else ""), r["cells"], r["mode"], r["label"])
     rows[key].append(f"{r['requests_per_second']:.0f} ({us})")
 for (rpc, cells, mode, label), values in sorted(rows.items()):
-    print(f"{rpc:12} {cells:>7} cells {mode:9} {label:4} " + "  ".join(values))
+    print(f"{rpc:17} {cells:>7} cells {mode:9} {label:4} " + "  ".join(values))
 PY
