@@ -86,13 +86,15 @@ __attribute__((optimize("fp-contract=off"))) void BaselineKernel(const float* x,
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 #define GENAILAB_ROW_LINEAR_X86 1
-__attribute__((target("arch=x86-64-v3"), optimize("fp-contract=off"))) void Avx2Kernel(
+// The kernels ask for the one extension their vectors need (not a whole x86-64-v3/v4 level), so that any
+// GCC that knows the extension builds them and one runtime check per kernel covers what they may use.
+__attribute__((target("avx2"), optimize("fp-contract=off"))) void Avx2Kernel(
     const float* x, int64_t rows, int64_t in, const float* wt, int64_t stride, const float* bias, int64_t out,
     float* y) {
   Blocked<8, 2, 8>(x, rows, in, wt, stride, bias, out, y);
 }
 
-__attribute__((target("arch=x86-64-v4"), optimize("fp-contract=off"))) void Avx512Kernel(
+__attribute__((target("avx512f"), optimize("fp-contract=off"))) void Avx512Kernel(
     const float* x, int64_t rows, int64_t in, const float* wt, int64_t stride, const float* bias, int64_t out,
     float* y) {
   Blocked<16, 2, 12>(x, rows, in, wt, stride, bias, out, y);
@@ -105,8 +107,8 @@ std::vector<RowLinearKernel> SupportedRowLinearKernels() {
   std::vector<RowLinearKernel> kernels = {RowLinearKernel::kBaseline};
 #ifdef GENAILAB_ROW_LINEAR_X86
   __builtin_cpu_init();
-  if (__builtin_cpu_supports("x86-64-v3")) kernels.push_back(RowLinearKernel::kAvx2);
-  if (__builtin_cpu_supports("x86-64-v4")) kernels.push_back(RowLinearKernel::kAvx512);
+  if (__builtin_cpu_supports("avx2")) kernels.push_back(RowLinearKernel::kAvx2);
+  if (__builtin_cpu_supports("avx512f")) kernels.push_back(RowLinearKernel::kAvx512);
 #endif
   return kernels;
 }

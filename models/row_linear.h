@@ -21,8 +21,8 @@ namespace genailab {
 
 enum class RowLinearKernel {
   kBaseline,  // 4-float vectors: any CPU (SSE2 on x86-64, NEON on ARM)
-  kAvx2,      // 8-float vectors: x86-64-v3
-  kAvx512,    // 16-float vectors: x86-64-v4
+  kAvx2,      // 8-float vectors: AVX2
+  kAvx512,    // 16-float vectors: AVX-512F
 };
 
 // The kernels this CPU can run, kBaseline first; the last is the one RowLinear uses.
