@@ -54,8 +54,8 @@ __attribute__((always_inline, optimize("fp-contract=off"))) inline void Rows(
   }
 }
 
-// The last n < kRows + 1 rows from r0, as one block of exactly n rows (no row is computed twice: a batch
-// of one cell costs one row).
+// The last n rows from r0 (1 <= n <= kRows) as one block of exactly n rows, so that no row is computed
+// for nothing: a batch of one cell costs one row.
 template <int kWidth, int kBlocks, int kRows>
 __attribute__((always_inline, optimize("fp-contract=off"))) inline void TailRows(
     int64_t n, const float* x, int64_t r0, int64_t in, const float* wt, int64_t stride, const float* bias,

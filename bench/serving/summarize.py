@@ -35,6 +35,10 @@ def main(results_path, json_path, md_path):
         others = [v for k, v in cpu.items() if k != "self"]
         return others[0] if others else None
 
+    def load_generator_cpu(run):
+        """CPU seconds the load generator itself used in the run's window; None if not reported."""
+        return (run or {}).get("cpu_seconds", {}).get("self")
+
     def cells_per_cpu_second(run):
         cpu = server_cpu(run)
         return run["cells_per_second"] * run["seconds"] / cpu if run and cpu and run.get("seconds") else None
@@ -48,22 +52,18 @@ def main(results_path, json_path, md_path):
         the limit's cores with this load generator: F / (F + L), with F the limit's CPU per cell and L the
         load generator's (its serialization and the kernel's sends it pays for)."""
         forward = cpu_per_cell(limit_run, server_cpu(limit_run))
-        load = cpu_per_cell(server_run, (server_run or {}).get("cpu_seconds", {}).get("self"))
+        load = cpu_per_cell(server_run, load_generator_cpu(server_run))
         return forward / (forward + load) if forward is not None and load is not None else None
-
-    def per_request(run, cpu):
-        done = run["requests_per_second"] * run["seconds"] if run and run.get("seconds") else 0
-        return cpu / done if cpu is not None and done else None
 
     def noop_cost_bound(server_run, noop_run):
         """The 1-cell ratio that a server costing what the no-op server costs per request would reach with
         this load generator on the same cores: (S0 + L0) / (S0 + L), with S0 and L0 the no-op's and the load
         generator's CPU per request in the no-op run and L the load generator's in the genailab run (which
         parses genailab's fuller responses). Both runs keep the machine's cores busy, so requests/s follow
-        the CPU per request."""
-        s0 = per_request(noop_run, server_cpu(noop_run))
-        l0 = per_request(noop_run, (noop_run or {}).get("cpu_seconds", {}).get("self"))
-        load = per_request(server_run, (server_run or {}).get("cpu_seconds", {}).get("self"))
+        the CPU per request (per cell, for 1-cell requests)."""
+        s0 = cpu_per_cell(noop_run, server_cpu(noop_run))
+        l0 = cpu_per_cell(noop_run, load_generator_cpu(noop_run))
+        load = cpu_per_cell(server_run, load_generator_cpu(server_run))
         return (s0 + l0) / (s0 + load) if None not in (s0, l0, load) else None
 
     def quotient(a, b):
@@ -178,7 +178,7 @@ def main(results_path, json_path, md_path):
                 f"open, {r['rate']:.0f}/s" if r["mode"] == "open" else
                 f"stream, {r['completed']} reads" if r["mode"] == "stream" else
                 f"in-process, {r.get('threads', 1)} threads")
-        own = r.get("cpu_seconds", {}).get("self") if r["mode"] != "inprocess" else None
+        own = load_generator_cpu(r) if r["mode"] != "inprocess" else None
         lines.append(f"| {r['round']} | {r['label']} | {r['rpc']} | {r['cells']} | {load} | "
                      f"{r['requests_per_second']:.0f} | {r['cells_per_second']:.0f} | {r['p50_ms']:.2f} | "
                      f"{r['p90_ms']:.2f} | {r['p99_ms']:.2f} | {r['failed']} | {cores(r, server_cpu(r))} | "
