@@ -46,6 +46,10 @@ class VaeModel final : public GenerativeModel {
   // The network (for saving); callers must not train it while the model serves.
   const VaeModule& module() const { return module_; }
 
+  // On the CPU, batches of up to kRowwiseEncodeMaxRows cells are encoded row by row (RowLinear), where
+  // torch's per-operation cost would dominate the module's forward pass; larger ones by the module (BLAS).
+  // The two agree up to float rounding.
+  static constexpr int64_t kRowwiseEncodeMaxRows = 24;
   absl::StatusOr<LatentPosterior> Encode(const DenseMatrix& x, const CovariateCodes& covariates) const override;
   absl::StatusOr<DenseMatrix> Decode(const DenseMatrix& z, const CovariateCodes& covariates,
                                      const std::vector<float>& library_size) const override;
@@ -82,13 +86,16 @@ class VaeModel final : public GenerativeModel {
   // `matrix` lives, and never write to it.
   torch::Tensor ToDevice(const DenseMatrix& matrix) const;
 
-  // Generate's row-independent decoder (defined in vae_model.cc); null off the CPU.
+  // Generate's row-independent decoder and the small-batch encoder (defined in vae_model.cc); null off
+  // the CPU.
   struct ExactDecoder;
+  struct RowwiseEncoder;
 
   const ModelManifest manifest_;
   const VaeModule module_;
   const torch::Device device_;
   std::shared_ptr<const ExactDecoder> exact_decoder_;
+  std::shared_ptr<const RowwiseEncoder> rowwise_encoder_;
 };
 
 // Checks mixed covariate weights against the manifest: either empty (only allowed when the model is not

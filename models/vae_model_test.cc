@@ -2,10 +2,12 @@
 
 #include <ATen/CPUGeneratorImpl.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -84,6 +86,41 @@ TEST(ResolveDeviceTest, ParsesDeviceStrings) {
   if (!torch::cuda::is_available()) {
     EXPECT_EQ(ResolveDevice("cuda:0").status().code(), absl::StatusCode::kUnavailable);
     EXPECT_THAT(ResolveDevice("cuda").status().message(), HasSubstr("CUDA is not available"));
+  }
+}
+
+TEST(VaeModelTest, SmallBatchesEncodeRowByRowAsTheModuleDoes) {
+  // Small batches take the row-wise encoder, larger ones the module: every cell's posterior must agree.
+  const int64_t rows = 2 * VaeModel::kRowwiseEncodeMaxRows + 3;
+  for (const auto& [type, likelihood] : std::vector<std::pair<std::string, std::string>>{
+           {"vae", "gaussian"}, {"cvae", "gaussian"}, {"cvae", "negative_binomial"}}) {
+    SCOPED_TRACE(absl::StrCat(type, " ", likelihood));
+    std::unique_ptr<VaeModel> model = MakeModel(Manifest(type, likelihood));
+    const bool conditioned = type == "cvae";
+    DenseMatrix x = Input(rows);
+    for (size_t i = 0; i < x.values.size(); ++i) x.values[i] += 0.01f * static_cast<float>(i % 13);
+    const CovariateCodes all = conditioned ? Codes(rows) : CovariateCodes{};
+    const absl::StatusOr<LatentPosterior> module_path = model->Encode(x, all);
+    ASSERT_TRUE(module_path.ok()) << module_path.status();
+    for (const int64_t n : {int64_t{1}, int64_t{5}, VaeModel::kRowwiseEncodeMaxRows}) {
+      // Rows [n, 2n) of the large batch (a batch that does not start at row 0).
+      DenseMatrix part(n, kGenes);
+      std::copy(x.values.begin() + n * kGenes, x.values.begin() + 2 * n * kGenes, part.values.begin());
+      CovariateCodes codes;
+      for (const std::vector<int64_t>& column : all) codes.emplace_back(column.begin() + n, column.begin() + 2 * n);
+      const absl::StatusOr<LatentPosterior> rowwise = model->Encode(part, codes);
+      ASSERT_TRUE(rowwise.ok()) << rowwise.status();
+      ASSERT_EQ(rowwise->mean.rows, n);
+      ASSERT_EQ(rowwise->variance.cols, kLatent);
+      for (int64_t i = 0; i < n; ++i) {
+        for (int64_t j = 0; j < kLatent; ++j) {
+          EXPECT_NEAR(rowwise->mean.at(i, j), module_path->mean.at(n + i, j), 1e-5f) << n << " rows, row " << i;
+          EXPECT_NEAR(rowwise->variance.at(i, j), module_path->variance.at(n + i, j),
+                      1e-5f * module_path->variance.at(n + i, j))
+              << n << " rows, row " << i;
+        }
+      }
+    }
   }
 }
 

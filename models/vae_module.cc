@@ -9,9 +9,8 @@
 namespace genailab {
 namespace {
 
-// Keeps exp(log-variance) and exp(log_theta) finite and away from zero.
-constexpr double kMinLogVariance = -10.0;
-constexpr double kMaxLogVariance = 10.0;
+// Keeps exp(log_theta) finite and away from zero (kMinLogVariance / kMaxLogVariance, vae_module.h, do
+// the same for exp(log-variance)).
 constexpr double kMinLogTheta = -10.0;
 constexpr double kMaxLogTheta = 12.0;
 // Keeps log(mu) finite where the NB mean is zero.

@@ -54,6 +54,10 @@ struct VaeModuleOptions {
 // covariate_embedding_dim).
 absl::StatusOr<VaeModuleOptions> VaeModuleOptionsFromManifest(const ModelManifest& manifest);
 
+// The range log-variances are clamped to (the encoder's, and the Gaussian likelihood's per gene).
+inline constexpr double kMinLogVariance = -10.0;
+inline constexpr double kMaxLogVariance = 10.0;
+
 // q(z | x): mean and (clamped) log-variance, both cells x latent_dim.
 struct VaePosterior {
   torch::Tensor mean;
