@@ -160,6 +160,31 @@ class EmbeddingTables {
     return h;
   }
 
+  // The same with mixed covariates: each row's embedding for covariate k is sum_c weights[k](row, c) *
+  // table_k[c], summed in c order, as the module's WithMixedCovariates mixes them (one-hot weights give
+  // the table rows exactly).
+  torch::Tensor ConcatMixed(const float* data, int64_t rows, int64_t width,
+                            const std::vector<DenseMatrix>& weights) const {
+    const int64_t columns = static_cast<int64_t>(tables_.size());
+    const int64_t total = width + columns * dim_;
+    torch::Tensor h = torch::zeros({rows, total}, torch::kFloat32);
+    float* hp = h.data_ptr<float>();
+    for (int64_t i = 0; i < rows; ++i) {
+      float* row = hp + i * total;
+      std::memcpy(row, data + i * width, static_cast<size_t>(width) * sizeof(float));
+      for (int64_t k = 0; k < columns; ++k) {
+        const DenseMatrix& w = weights[static_cast<size_t>(k)];
+        const float* table = tables_[static_cast<size_t>(k)].data();
+        float* embedding = row + width + k * dim_;
+        for (int64_t c = 0; c < w.cols; ++c) {
+          const float weight = w.at(i, c);
+          for (int64_t d = 0; d < dim_; ++d) embedding[d] += weight * table[c * dim_ + d];
+        }
+      }
+    }
+    return h;
+  }
+
  private:
   std::vector<std::vector<float>> tables_;  // cardinality x dim, row-major, one per covariate
   int64_t dim_ = 0;
@@ -193,7 +218,12 @@ struct VaeModel::ExactDecoder {
   // Normalized decoder output (proportions for NB, means for Gaussian) of z (rows x latent_dim) with
   // `codes` (rows x covariates, row-major; ignored when unconditioned).
   torch::Tensor Run(const torch::Tensor& z, const int64_t* codes) const {
-    const torch::Tensor h = layers.Run(embeddings.Concat(z.data_ptr<float>(), z.size(0), latent_dim, codes));
+    return RunInput(embeddings.Concat(z.data_ptr<float>(), z.size(0), latent_dim, codes));
+  }
+
+  // The same from the decoder's input (z with its covariate embeddings).
+  torch::Tensor RunInput(const torch::Tensor& input) const {
+    const torch::Tensor h = layers.Run(input);
     return softmax ? torch::softmax(h, 1) : h;
   }
 };
@@ -226,10 +256,14 @@ struct VaeModel::RowwiseEncoder {
     return std::shared_ptr<const RowwiseEncoder>(std::move(encoder));
   }
 
-  // The posterior of x (rows x genes) with `codes` (rows x covariates, row-major), as the module's Encode
-  // computes it: mean, and exp of the clamped log-variance.
+  // The last hidden layer's output for x (rows x genes) with `codes` (rows x covariates, row-major).
+  torch::Tensor Hidden(const DenseMatrix& x, const int64_t* codes) const {
+    return hidden.Run(embeddings.Concat(x.values.data(), x.rows, genes, codes));
+  }
+
+  // The posterior of x as the module's Encode computes it: mean, and exp of the clamped log-variance.
   LatentPosterior Run(const DenseMatrix& x, const int64_t* codes) const {
-    const torch::Tensor h = hidden.Run(embeddings.Concat(x.values.data(), x.rows, genes, codes));
+    const torch::Tensor h = Hidden(x, codes);
     return LatentPosterior{TensorToMatrix(mean.Run(h)),
                            TensorToMatrix(log_variance.Run(h).clamp(kMinLogVariance, kMaxLogVariance).exp())};
   }
@@ -411,12 +445,32 @@ torch::Tensor VaeModel::ToDevice(const DenseMatrix& matrix) const {
   return device_.is_cpu() ? view : view.to(device_);
 }
 
+torch::Tensor VaeModel::EncodeMean(const DenseMatrix& x, const CovariateCodes& covariates) const {
+  const torch::Tensor codes = CovariateTensor(covariates, x.rows);
+  if (rowwise_encoder_ != nullptr && x.rows <= kRowwiseMaxRows) {
+    return rowwise_encoder_->mean.Run(
+        rowwise_encoder_->Hidden(x, codes.defined() ? codes.data_ptr<int64_t>() : nullptr));
+  }
+  return module_.ptr()->Encode(ToDevice(x), codes).mean;
+}
+
+torch::Tensor VaeModel::DecodeMeanOf(const torch::Tensor& z, const CovariateCodes& covariates,
+                                     const torch::Tensor& library) const {
+  const torch::Tensor codes = CovariateTensor(covariates, z.size(0));
+  if (exact_decoder_ == nullptr || z.size(0) > kRowwiseMaxRows) {
+    return module_.ptr()->DecodeMean(z, codes, library);
+  }
+  const torch::Tensor normalized =
+      exact_decoder_->Run(z.contiguous(), codes.defined() ? codes.data_ptr<int64_t>() : nullptr);
+  return negative_binomial() ? normalized * library.reshape({-1, 1}) : normalized;
+}
+
 absl::StatusOr<LatentPosterior> VaeModel::Encode(const DenseMatrix& x, const CovariateCodes& covariates) const {
   GENAILAB_RETURN_IF_ERROR(ValidateMatrix(x, manifest_.gene_names.size(), "x", "genes"));
   GENAILAB_RETURN_IF_ERROR(ValidateCovariateCodes(manifest_, covariates, x.rows, "covariates"));
   try {
     torch::InferenceMode guard;
-    if (rowwise_encoder_ != nullptr && x.rows <= kRowwiseEncodeMaxRows) {
+    if (rowwise_encoder_ != nullptr && x.rows <= kRowwiseMaxRows) {
       const torch::Tensor codes = CovariateTensor(covariates, x.rows);
       return rowwise_encoder_->Run(x, codes.defined() ? codes.data_ptr<int64_t>() : nullptr);
     }
@@ -437,7 +491,7 @@ absl::StatusOr<DenseMatrix> VaeModel::Decode(const DenseMatrix& z, const Covaria
     if (negative_binomial()) {
       GENAILAB_ASSIGN_OR_RETURN(library, LibrarySizes(library_size, z.rows));
     }
-    return TensorToMatrix(module_.ptr()->DecodeMean(ToDevice(z), CovariateTensor(covariates, z.rows), library));
+    return TensorToMatrix(DecodeMeanOf(ToDevice(z), covariates, library));
   } catch (const std::exception& error) {
     return TorchError("Decode", error);
   }
@@ -620,14 +674,13 @@ absl::StatusOr<DenseMatrix> VaeModel::PredictPerturbation(const DenseMatrix& x, 
     if (negative_binomial()) {
       GENAILAB_ASSIGN_OR_RETURN(library, LibrarySizes(library_size, x.rows));
     }
-    VaeModuleImpl& module = *module_.ptr();
-    torch::Tensor z = module.Encode(ToDevice(x), CovariateTensor(source_covariates, x.rows)).mean;
+    torch::Tensor z = EncodeMean(x, source_covariates);
     if (method == PerturbationMethod::kLatentArithmetic) {
       torch::Tensor shift = torch::tensor(target_mean->mean, torch::kFloat32) -
                             torch::tensor(source_mean->mean, torch::kFloat32);
       z = z + shift.to(device_).reshape({1, -1});
     }
-    return TensorToMatrix(module.DecodeMean(z, CovariateTensor(target_covariates, x.rows), library));
+    return TensorToMatrix(DecodeMeanOf(z, target_covariates, library));
   } catch (const std::exception& error) {
     return TorchError("PredictPerturbation", error);
   }
@@ -646,6 +699,12 @@ absl::StatusOr<DenseMatrix> VaeModel::DecodeMixed(const DenseMatrix& z, const Co
     torch::Tensor library;
     if (negative_binomial()) {
       GENAILAB_ASSIGN_OR_RETURN(library, LibrarySizes(library_size, z.rows));
+    }
+    if (exact_decoder_ != nullptr && z.rows <= kRowwiseMaxRows) {
+      static const CovariateWeights kNone;
+      const torch::Tensor normalized = exact_decoder_->RunInput(exact_decoder_->embeddings.ConcatMixed(
+          z.values.data(), z.rows, manifest_.latent_dim, manifest_.model_type == "cvae" ? covariate_weights : kNone));
+      return TensorToMatrix(negative_binomial() ? normalized * library.reshape({-1, 1}) : normalized);
     }
     std::vector<torch::Tensor> weights;
     if (manifest_.model_type == "cvae") {

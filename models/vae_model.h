@@ -46,10 +46,10 @@ class VaeModel final : public GenerativeModel {
   // The network (for saving); callers must not train it while the model serves.
   const VaeModule& module() const { return module_; }
 
-  // On the CPU, batches of up to kRowwiseEncodeMaxRows cells are encoded row by row (RowLinear), where
-  // torch's per-operation cost would dominate the module's forward pass; larger ones by the module (BLAS).
-  // The two agree up to float rounding.
-  static constexpr int64_t kRowwiseEncodeMaxRows = 24;
+  // On the CPU, Encode, Decode, DecodeMixed and PredictPerturbation run batches of up to kRowwiseMaxRows
+  // cells row by row (RowLinear), where torch's per-operation cost would dominate the module's forward pass; larger
+  // batches run through the module (BLAS). The two agree up to float rounding.
+  static constexpr int64_t kRowwiseMaxRows = 24;
   absl::StatusOr<LatentPosterior> Encode(const DenseMatrix& x, const CovariateCodes& covariates) const override;
   absl::StatusOr<DenseMatrix> Decode(const DenseMatrix& z, const CovariateCodes& covariates,
                                      const std::vector<float>& library_size) const override;
@@ -85,6 +85,12 @@ class VaeModel final : public GenerativeModel {
   // `matrix` as a float tensor on the device. On the CPU it aliases matrix's memory: use it only while
   // `matrix` lives, and never write to it.
   torch::Tensor ToDevice(const DenseMatrix& matrix) const;
+  // The posterior mean of x, and the decoded mean of z (rows x latent_dim, on the device), each row by
+  // row for small batches on the CPU (see kRowwiseMaxRows) and through the module otherwise. `library`:
+  // per-row library sizes for NB models, else undefined.
+  torch::Tensor EncodeMean(const DenseMatrix& x, const CovariateCodes& covariates) const;
+  torch::Tensor DecodeMeanOf(const torch::Tensor& z, const CovariateCodes& covariates,
+                             const torch::Tensor& library) const;
 
   // Generate's row-independent decoder and the small-batch encoder (defined in vae_model.cc); null off
   // the CPU.

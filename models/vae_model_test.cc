@@ -91,7 +91,7 @@ TEST(ResolveDeviceTest, ParsesDeviceStrings) {
 
 TEST(VaeModelTest, SmallBatchesEncodeRowByRowAsTheModuleDoes) {
   // Small batches take the row-wise encoder, larger ones the module: every cell's posterior must agree.
-  const int64_t rows = 2 * VaeModel::kRowwiseEncodeMaxRows + 3;
+  const int64_t rows = 2 * VaeModel::kRowwiseMaxRows + 3;
   for (const auto& [type, likelihood] : std::vector<std::pair<std::string, std::string>>{
            {"vae", "gaussian"}, {"cvae", "gaussian"}, {"cvae", "negative_binomial"}}) {
     SCOPED_TRACE(absl::StrCat(type, " ", likelihood));
@@ -102,7 +102,7 @@ TEST(VaeModelTest, SmallBatchesEncodeRowByRowAsTheModuleDoes) {
     const CovariateCodes all = conditioned ? Codes(rows) : CovariateCodes{};
     const absl::StatusOr<LatentPosterior> module_path = model->Encode(x, all);
     ASSERT_TRUE(module_path.ok()) << module_path.status();
-    for (const int64_t n : {int64_t{1}, int64_t{5}, VaeModel::kRowwiseEncodeMaxRows}) {
+    for (const int64_t n : {int64_t{1}, int64_t{5}, VaeModel::kRowwiseMaxRows}) {
       // Rows [n, 2n) of the large batch (a batch that does not start at row 0).
       DenseMatrix part(n, kGenes);
       std::copy(x.values.begin() + n * kGenes, x.values.begin() + 2 * n * kGenes, part.values.begin());
@@ -119,6 +119,62 @@ TEST(VaeModelTest, SmallBatchesEncodeRowByRowAsTheModuleDoes) {
                       1e-5f * module_path->variance.at(n + i, j))
               << n << " rows, row " << i;
         }
+      }
+    }
+  }
+}
+
+// The rows [n, 2n) of a matrix.
+DenseMatrix Rows(const DenseMatrix& m, int64_t n) {
+  DenseMatrix part(n, m.cols);
+  std::copy(m.values.begin() + n * m.cols, m.values.begin() + 2 * n * m.cols, part.values.begin());
+  return part;
+}
+
+CovariateCodes Rows(const CovariateCodes& codes, int64_t n) {
+  CovariateCodes part;
+  for (const std::vector<int64_t>& column : codes) part.emplace_back(column.begin() + n, column.begin() + 2 * n);
+  return part;
+}
+
+// Each value of `part` against row n + i of `whole`, to a relative 1e-5 (NB means are in counts).
+void ExpectRowsNear(const DenseMatrix& part, const DenseMatrix& whole, int64_t n) {
+  ASSERT_EQ(part.cols, whole.cols);
+  for (int64_t i = 0; i < part.rows; ++i) {
+    for (int64_t j = 0; j < part.cols; ++j) {
+      const float expected = whole.at(n + i, j);
+      EXPECT_NEAR(part.at(i, j), expected, 1e-5f * std::max(1.0f, std::fabs(expected))) << "row " << i;
+    }
+  }
+}
+
+TEST(VaeModelTest, SmallBatchesDecodeAndPredictRowByRowAsTheModuleDoes) {
+  const int64_t rows = 2 * VaeModel::kRowwiseMaxRows + 3;
+  for (const auto& [type, likelihood] : std::vector<std::pair<std::string, std::string>>{
+           {"vae", "gaussian"}, {"cvae", "gaussian"}, {"cvae", "negative_binomial"}}) {
+    SCOPED_TRACE(absl::StrCat(type, " ", likelihood));
+    std::unique_ptr<VaeModel> model = MakeModel(Manifest(type, likelihood));
+    const CovariateCodes all = type == "cvae" ? Codes(rows) : CovariateCodes{};
+    DenseMatrix z(rows, kLatent);
+    for (size_t i = 0; i < z.values.size(); ++i) z.values[i] = static_cast<float>(i % 11) * 0.37f - 1.8f;
+    DenseMatrix x = Input(rows);
+    for (size_t i = 0; i < x.values.size(); ++i) x.values[i] += 0.01f * static_cast<float>(i % 13);
+    const absl::StatusOr<DenseMatrix> decoded = model->Decode(z, all, {});
+    ASSERT_TRUE(decoded.ok()) << decoded.status();
+    std::vector<PerturbationMethod> methods = {PerturbationMethod::kLatentArithmetic};
+    if (type == "cvae") methods.push_back(PerturbationMethod::kCounterfactual);
+    for (const int64_t n : {int64_t{1}, int64_t{5}, VaeModel::kRowwiseMaxRows}) {
+      SCOPED_TRACE(absl::StrCat(n, " rows"));
+      const absl::StatusOr<DenseMatrix> part = model->Decode(Rows(z, n), Rows(all, n), {});
+      ASSERT_TRUE(part.ok()) << part.status();
+      ExpectRowsNear(*part, *decoded, n);
+      for (const PerturbationMethod method : methods) {
+        const absl::StatusOr<DenseMatrix> whole = model->PredictPerturbation(x, all, "ctrl", "stim", method, {});
+        ASSERT_TRUE(whole.ok()) << whole.status();
+        const absl::StatusOr<DenseMatrix> predicted =
+            model->PredictPerturbation(Rows(x, n), Rows(all, n), "ctrl", "stim", method, {});
+        ASSERT_TRUE(predicted.ok()) << predicted.status();
+        ExpectRowsNear(*predicted, *whole, n);
       }
     }
   }
