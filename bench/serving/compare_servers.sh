@@ -11,8 +11,9 @@
 # --rpcs: the RPCs to load (empty: none): encode, generate, or v2_encode / v2_generate (the same requests as
 # KServe v2 ModelInfer calls). --cells: cells per request. --genes: genes of the synthetic training data.
 # --stream_cells=N (> 0): each round also reads a GenerateStream of N cells three times with
-# stream_reader.py (a Python pipeline) from each build. --limit=encode|generate: each round also runs each
-# build's in-process limit (serving_limit, which --old_bin must then hold) on --cells-cell batches.
+# stream_reader.py (a Python pipeline) from each build. --limit=encode|generate|decode|predict: each round
+# also runs each build's in-process limit (serving_limit, which --old_bin must then hold) on --cells-cell
+# batches.
 # --omit_column_names: the requests ask for responses without gene or latent names.
 #
 # Each build serves a model trained by its own genailab-train on the same data; this checkout's

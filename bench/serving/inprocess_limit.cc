@@ -1,5 +1,6 @@
 // serving_limit: the in-process limit. Loads a checkpoint with LoadCheckpoint and calls the model's
-// Encode or Generate directly on pre-made batches (no gRPC, no request parsing, no preprocessing) from
+// Encode, Generate, Decode or PredictPerturbation (from the first to the second value of the manifest's
+// condition covariate) directly on pre-made batches (no gRPC, no request parsing, no preprocessing) from
 // --threads threads for --duration_s, then prints one JSON object like serving_load's:
 //   {"label":..., "rpc":..., "cells":..., "threads":..., "requests_per_second":..., "cells_per_second":...,
 //    "p50_ms":..., "p90_ms":..., "p99_ms":..., "seconds":..., "completed":..., "failed":..., "cpu_seconds": {"self": S}}
@@ -25,7 +26,7 @@
 #include "nlohmann/json.hpp"
 
 ABSL_FLAG(std::string, model_dir, "", "Checkpoint folder <repository>/<model>/<version>.");
-ABSL_FLAG(std::string, rpc, "encode", "encode or generate.");
+ABSL_FLAG(std::string, rpc, "encode", "encode, generate, decode or predict.");
 ABSL_FLAG(int64_t, cells, 1024, "Cells per batch.");
 ABSL_FLAG(int, threads, 1, "Threads calling the model at once.");
 ABSL_FLAG(double, duration_s, 5, "Measured seconds.");
@@ -50,7 +51,30 @@ int Run() {
   for (float& v : x.values) v = std::log1p(static_cast<float>(random() % 5));
   CovariateCodes codes(manifest.covariates.size(), std::vector<int64_t>(static_cast<size_t>(cells), 0));
   CovariateCodes generate_codes(manifest.covariates.size(), std::vector<int64_t>(static_cast<size_t>(cells), 0));
-  const bool encode = absl::GetFlag(FLAGS_rpc) == "encode";
+  DenseMatrix z(cells, manifest.latent_dim);
+  for (float& v : z.values) v = static_cast<float>(static_cast<int>(random() % 41) - 20) * 0.1f;
+  const int condition = manifest.CovariateIndex(manifest.condition_key);
+  const std::vector<std::string> conditions =
+      condition >= 0 ? manifest.covariates[static_cast<size_t>(condition)].values : std::vector<std::string>();
+  const std::string rpc = absl::GetFlag(FLAGS_rpc);
+  if (rpc != "encode" && rpc != "generate" && rpc != "decode" && rpc != "predict") {
+    std::cerr << "--rpc must be encode, generate, decode or predict, got " << rpc << "\n";
+    return 2;
+  }
+  if (rpc == "predict" && conditions.size() < 2) {
+    std::cerr << "--rpc=predict needs a condition covariate with two values in the manifest\n";
+    return 2;
+  }
+  const auto call = [&](uint64_t seed) {
+    if (rpc == "encode") return (*model)->Encode(x, codes).ok();
+    if (rpc == "decode") return (*model)->Decode(z, codes, {}).ok();
+    if (rpc == "predict") {
+      return (*model)
+          ->PredictPerturbation(x, codes, conditions[0], conditions[1], PerturbationMethod::kDefault, {})
+          .ok();
+    }
+    return (*model)->Generate(cells, generate_codes, seed, 0.0f, false).ok();
+  };
 
   const Clock::time_point measure_start =
       Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(absl::GetFlag(FLAGS_warmup_s)));
@@ -66,8 +90,7 @@ int Run() {
       for (uint64_t seed = t;; seed += 1000) {
         const Clock::time_point start = Clock::now();
         if (start >= end) return;
-        const bool ok = encode ? (*model)->Encode(x, codes).ok()
-                               : (*model)->Generate(cells, generate_codes, seed, 0.0f, false).ok();
+        const bool ok = call(seed);
         const Clock::time_point done = Clock::now();
         if (start < measure_start || done > end) continue;
         absl::MutexLock lock(&mu);
