@@ -113,6 +113,10 @@ class VaeModuleImpl : public torch::nn::Cloneable<VaeModuleImpl> {
   // Per-gene inverse dispersion theta (negative binomial only): shape n_genes.
   torch::Tensor Theta() const;
 
+  // The likelihood's mean from DecodeNormalized's output: NB proportions times library_size (per row);
+  // Gaussian means unchanged.
+  torch::Tensor ScaleToLibrary(const torch::Tensor& normalized, const torch::Tensor& library_size) const;
+
  private:
   // [input, embeddings of each covariate column] when conditioned, else input.
   torch::Tensor WithCovariates(const torch::Tensor& input, const torch::Tensor& covariates);
@@ -120,9 +124,6 @@ class VaeModuleImpl : public torch::nn::Cloneable<VaeModuleImpl> {
   torch::Tensor WithMixedCovariates(const torch::Tensor& input, const std::vector<torch::Tensor>& weights);
   // DecodeNormalized from the decoder's input rows ([z, embeddings]).
   torch::Tensor DecodeNormalizedFromInput(const torch::Tensor& decoder_input);
-  // NB proportions times library_size (per row); Gaussian means unchanged.
-  torch::Tensor ScaleToLibrary(const torch::Tensor& normalized, const torch::Tensor& library_size) const;
-
   VaeModuleOptions options_;
   torch::nn::ModuleList covariate_embeddings_{nullptr};
   torch::nn::Sequential encoder_{nullptr};
