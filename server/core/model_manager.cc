@@ -200,12 +200,20 @@ ModelManager::~ModelManager() {
     stopping_ = true;
   }
   if (poll_thread_.joinable()) poll_thread_.join();
-  // A version deleted off its worker thread must be gone before the process may exit.
-  absl::MutexLock lock(&off_thread_deletions_->mu);
-  const auto idle = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(off_thread_deletions_->mu) {
-    return off_thread_deletions_->running == 0;
+  // Drop the manager's references outside mu_ (a version's destructor joins its schedulers), then wait
+  // until every version is deleted: one may still be held by a batch finishing on its worker thread, which
+  // then deletes it on a thread of its own (BuildServable).
+  std::map<std::string, ModelState> models;
+  {
+    absl::MutexLock lock(&mu_);
+    models.swap(models_);
+  }
+  models.clear();
+  absl::MutexLock lock(&live_servables_->mu);
+  const auto none = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(live_servables_->mu) {
+    return live_servables_->count == 0;
   };
-  off_thread_deletions_->mu.Await(absl::Condition(&idle));
+  live_servables_->mu.Await(absl::Condition(&none));
 }
 
 void ModelManager::PollLoop() {
@@ -327,22 +335,26 @@ absl::StatusOr<std::shared_ptr<ServableModel>> ModelManager::BuildServable(const
   ServerMetrics* metrics = options_.metrics;
   // The deleter counts the unload when the last request lets go of a retired version. That request may
   // be an asynchronous one whose completion runs on one of the version's own worker threads, which the
-  // instances' destructors join: the deletion then moves to a thread of its own, which the manager's
-  // destructor waits for.
+  // instances' destructors join: the deletion then moves to a thread of its own. The manager's destructor
+  // waits until every version built here is deleted (live_servables_).
+  {
+    absl::MutexLock lock(&live_servables_->mu);
+    ++live_servables_->count;
+  }
   std::shared_ptr<ServableModel> servable(
-      new ServableModel(), [metrics, deletions = off_thread_deletions_](ServableModel* s) {
+      new ServableModel(), [metrics, live = live_servables_](ServableModel* s) {
+        const auto deleted = [live] {
+          absl::MutexLock lock(&live->mu);
+          --live->count;
+        };
         if (!OnOwnWorkerThread(*s)) {
           DeleteServable(s, metrics);
+          deleted();
           return;
         }
-        {
-          absl::MutexLock lock(&deletions->mu);
-          ++deletions->running;
-        }
-        std::thread([metrics, deletions, s] {
+        std::thread([metrics, deleted, s] {
           DeleteServable(s, metrics);
-          absl::MutexLock lock(&deletions->mu);
-          --deletions->running;
+          deleted();
         }).detach();
       });
   servable->name = name;

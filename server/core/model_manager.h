@@ -16,7 +16,11 @@
 // never drops a running request; a retired version is DRAINING until its last holder lets go, then its
 // schedulers finish, it is freed (on glibc, malloc_trim hands the freed heap back to the system) and
 // counted in genailab_model_unloads_total (UNLOADED). With a non-zero
-// poll_interval one thread calls Refresh() periodically; the destructor stops and joins it.
+// poll_interval one thread calls Refresh() periodically; the destructor stops and joins it. The
+// destructor then drops the manager's own references and waits until every version it built is deleted:
+// a worker thread may still be finishing the batch whose tasks hold the last reference, and the
+// version's schedulers use Options.metrics. So whoever destroys the manager must have let go of every
+// servable it got from it first (a server does, once its calls have drained).
 //
 // Instances: every version is loaded `instances` times (Options.instances), each copy with its own
 // DynamicBatcher (and, for iterative models, its own StepScheduler); requests go to the instance with
@@ -210,11 +214,11 @@ class ModelManager {
     bool disabled = false;
   };
 
-  // Counts versions being deleted on a thread of their own (see BuildServable), so that the destructor
-  // can wait for them. Shared with the deleters, which may outlive the manager.
-  struct OffThreadDeletions {
+  // Counts the versions built and not yet deleted (a deletion may run on a thread of its own, see
+  // BuildServable), so that the destructor can wait for them. Shared with the deleters.
+  struct LiveServables {
     absl::Mutex mu;
-    int64_t running ABSL_GUARDED_BY(mu) = 0;
+    int64_t count ABSL_GUARDED_BY(mu) = 0;
   };
 
   ModelManager(Options options, std::unique_ptr<ModelRepository> repository);
@@ -242,7 +246,7 @@ class ModelManager {
 
   const Options options_;
   const std::unique_ptr<ModelRepository> repository_;
-  const std::shared_ptr<OffThreadDeletions> off_thread_deletions_ = std::make_shared<OffThreadDeletions>();
+  const std::shared_ptr<LiveServables> live_servables_ = std::make_shared<LiveServables>();
 
   // Serializes Refresh/LoadModel/UnloadModel; held while loading, never while serving.
   absl::Mutex refresh_mu_ ABSL_ACQUIRED_BEFORE(mu_);
