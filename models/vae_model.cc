@@ -146,18 +146,10 @@ class EmbeddingTables {
   // module's WithCovariates concatenates them.
   torch::Tensor Concat(const float* data, int64_t rows, int64_t width, const int64_t* codes) const {
     const int64_t columns = static_cast<int64_t>(tables_.size());
-    const int64_t total = width + columns * dim_;
-    torch::Tensor h = torch::empty({rows, total}, torch::kFloat32);
-    float* hp = h.data_ptr<float>();
-    for (int64_t i = 0; i < rows; ++i) {
-      float* row = hp + i * total;
-      std::memcpy(row, data + i * width, static_cast<size_t>(width) * sizeof(float));
-      for (int64_t k = 0; k < columns; ++k) {
-        const float* embedding = tables_[static_cast<size_t>(k)].data() + codes[i * columns + k] * dim_;
-        std::memcpy(row + width + k * dim_, embedding, static_cast<size_t>(dim_) * sizeof(float));
-      }
-    }
-    return h;
+    return Build(data, rows, width, [&](int64_t i, int64_t k, float* embedding) {
+      const float* looked_up = tables_[static_cast<size_t>(k)].data() + codes[i * columns + k] * dim_;
+      std::memcpy(embedding, looked_up, static_cast<size_t>(dim_) * sizeof(float));
+    });
   }
 
   // The same with mixed covariates: each row's embedding for covariate k is sum_c weights[k](row, c) *
@@ -165,27 +157,33 @@ class EmbeddingTables {
   // the table rows exactly).
   torch::Tensor ConcatMixed(const float* data, int64_t rows, int64_t width,
                             const std::vector<DenseMatrix>& weights) const {
+    return Build(data, rows, width, [&](int64_t i, int64_t k, float* embedding) {
+      const DenseMatrix& w = weights[static_cast<size_t>(k)];
+      const float* table = tables_[static_cast<size_t>(k)].data();
+      std::fill(embedding, embedding + dim_, 0.0f);
+      for (int64_t c = 0; c < w.cols; ++c) {
+        const float weight = w.at(i, c);
+        for (int64_t d = 0; d < dim_; ++d) embedding[d] += weight * table[c * dim_ + d];
+      }
+    });
+  }
+
+ private:
+  // Each row of `data` followed by `embed(row, k, out)`'s dim floats for every covariate k.
+  template <typename Embed>
+  torch::Tensor Build(const float* data, int64_t rows, int64_t width, Embed embed) const {
     const int64_t columns = static_cast<int64_t>(tables_.size());
     const int64_t total = width + columns * dim_;
-    torch::Tensor h = torch::zeros({rows, total}, torch::kFloat32);
+    torch::Tensor h = torch::empty({rows, total}, torch::kFloat32);
     float* hp = h.data_ptr<float>();
     for (int64_t i = 0; i < rows; ++i) {
       float* row = hp + i * total;
       std::memcpy(row, data + i * width, static_cast<size_t>(width) * sizeof(float));
-      for (int64_t k = 0; k < columns; ++k) {
-        const DenseMatrix& w = weights[static_cast<size_t>(k)];
-        const float* table = tables_[static_cast<size_t>(k)].data();
-        float* embedding = row + width + k * dim_;
-        for (int64_t c = 0; c < w.cols; ++c) {
-          const float weight = w.at(i, c);
-          for (int64_t d = 0; d < dim_; ++d) embedding[d] += weight * table[c * dim_ + d];
-        }
-      }
+      for (int64_t k = 0; k < columns; ++k) embed(i, k, row + width + k * dim_);
     }
     return h;
   }
 
- private:
   std::vector<std::vector<float>> tables_;  // cardinality x dim, row-major, one per covariate
   int64_t dim_ = 0;
 };

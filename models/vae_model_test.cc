@@ -49,6 +49,11 @@ std::unique_ptr<VaeModel> MakeModel(const ModelManifest& manifest) {
   return std::move(model).value();
 }
 
+// (model_type, likelihood) of the kinds of VaeModel.
+std::vector<std::pair<std::string, std::string>> ModelKinds() {
+  return {{"vae", "gaussian"}, {"cvae", "gaussian"}, {"cvae", "negative_binomial"}};
+}
+
 DenseMatrix Input(int64_t rows) {
   DenseMatrix x(rows, kGenes);
   for (int64_t i = 0; i < rows; ++i) {
@@ -92,8 +97,7 @@ TEST(ResolveDeviceTest, ParsesDeviceStrings) {
 TEST(VaeModelTest, SmallBatchesEncodeRowByRowAsTheModuleDoes) {
   // Small batches take the row-wise encoder, larger ones the module: every cell's posterior must agree.
   const int64_t rows = 2 * VaeModel::kRowwiseMaxRows + 3;
-  for (const auto& [type, likelihood] : std::vector<std::pair<std::string, std::string>>{
-           {"vae", "gaussian"}, {"cvae", "gaussian"}, {"cvae", "negative_binomial"}}) {
+  for (const auto& [type, likelihood] : ModelKinds()) {
     SCOPED_TRACE(absl::StrCat(type, " ", likelihood));
     std::unique_ptr<VaeModel> model = MakeModel(Manifest(type, likelihood));
     const bool conditioned = type == "cvae";
@@ -150,8 +154,7 @@ void ExpectRowsNear(const DenseMatrix& part, const DenseMatrix& whole, int64_t n
 
 TEST(VaeModelTest, SmallBatchesDecodeAndPredictRowByRowAsTheModuleDoes) {
   const int64_t rows = 2 * VaeModel::kRowwiseMaxRows + 3;
-  for (const auto& [type, likelihood] : std::vector<std::pair<std::string, std::string>>{
-           {"vae", "gaussian"}, {"cvae", "gaussian"}, {"cvae", "negative_binomial"}}) {
+  for (const auto& [type, likelihood] : ModelKinds()) {
     SCOPED_TRACE(absl::StrCat(type, " ", likelihood));
     std::unique_ptr<VaeModel> model = MakeModel(Manifest(type, likelihood));
     const CovariateCodes all = type == "cvae" ? Codes(rows) : CovariateCodes{};
