@@ -42,6 +42,9 @@ const LatentConditionMean* FindLatentMean(const ModelManifest& manifest, const s
   return nullptr;
 }
 
+// The row-major codes of a CovariateTensor, or null for an unconditioned model's undefined tensor.
+const int64_t* CodesOf(const torch::Tensor& codes) { return codes.defined() ? codes.data_ptr<int64_t>() : nullptr; }
+
 // Layers of a CPU VaeModule run row by row: the linear layers use RowLinear (models/row_linear.h), whose
 // row i depends on input row i only, with padded copies of their transposed weights; LayerNorm and ReLU
 // are row-wise in torch already, and Dropout is the identity in eval().
@@ -447,7 +450,7 @@ torch::Tensor VaeModel::EncodeMean(const DenseMatrix& x, const CovariateCodes& c
   const torch::Tensor codes = CovariateTensor(covariates, x.rows);
   if (rowwise_encoder_ != nullptr && x.rows <= kRowwiseMaxRows) {
     return rowwise_encoder_->mean.Run(
-        rowwise_encoder_->Hidden(x, codes.defined() ? codes.data_ptr<int64_t>() : nullptr));
+        rowwise_encoder_->Hidden(x, CodesOf(codes)));
   }
   return module_.ptr()->Encode(ToDevice(x), codes).mean;
 }
@@ -459,7 +462,7 @@ torch::Tensor VaeModel::DecodeMeanOf(const torch::Tensor& z, const CovariateCode
     return module_.ptr()->DecodeMean(z, codes, library);
   }
   return module_.ptr()->ScaleToLibrary(
-      exact_decoder_->Run(z.contiguous(), codes.defined() ? codes.data_ptr<int64_t>() : nullptr), library);
+      exact_decoder_->Run(z.contiguous(), CodesOf(codes)), library);
 }
 
 absl::StatusOr<LatentPosterior> VaeModel::Encode(const DenseMatrix& x, const CovariateCodes& covariates) const {
@@ -467,11 +470,9 @@ absl::StatusOr<LatentPosterior> VaeModel::Encode(const DenseMatrix& x, const Cov
   GENAILAB_RETURN_IF_ERROR(ValidateCovariateCodes(manifest_, covariates, x.rows, "covariates"));
   try {
     torch::InferenceMode guard;
-    if (rowwise_encoder_ != nullptr && x.rows <= kRowwiseMaxRows) {
-      const torch::Tensor codes = CovariateTensor(covariates, x.rows);
-      return rowwise_encoder_->Run(x, codes.defined() ? codes.data_ptr<int64_t>() : nullptr);
-    }
-    VaePosterior posterior = module_.ptr()->Encode(ToDevice(x), CovariateTensor(covariates, x.rows));
+    const torch::Tensor codes = CovariateTensor(covariates, x.rows);
+    if (rowwise_encoder_ != nullptr && x.rows <= kRowwiseMaxRows) return rowwise_encoder_->Run(x, CodesOf(codes));
+    VaePosterior posterior = module_.ptr()->Encode(ToDevice(x), codes);
     return LatentPosterior{TensorToMatrix(posterior.mean), TensorToMatrix(posterior.log_variance.exp())};
   } catch (const std::exception& error) {
     return TorchError("Encode", error);
@@ -698,9 +699,9 @@ absl::StatusOr<DenseMatrix> VaeModel::DecodeMixed(const DenseMatrix& z, const Co
       GENAILAB_ASSIGN_OR_RETURN(library, LibrarySizes(library_size, z.rows));
     }
     if (exact_decoder_ != nullptr && z.rows <= kRowwiseMaxRows) {
-      static const CovariateWeights kNone;
-      const torch::Tensor normalized = exact_decoder_->RunInput(exact_decoder_->embeddings.ConcatMixed(
-          z.values.data(), z.rows, manifest_.latent_dim, manifest_.model_type == "cvae" ? covariate_weights : kNone));
+      // An unconditioned model has no embedding tables, so covariate weights are never read for it.
+      const torch::Tensor normalized = exact_decoder_->RunInput(
+          exact_decoder_->embeddings.ConcatMixed(z.values.data(), z.rows, manifest_.latent_dim, covariate_weights));
       return TensorToMatrix(module_.ptr()->ScaleToLibrary(normalized, library));
     }
     std::vector<torch::Tensor> weights;
